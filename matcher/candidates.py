@@ -1,0 +1,122 @@
+"""Vectors × index → candidate pairs: top-k by sparse cosine, nearby resources, and the pair filters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sparse_dot_topn import sp_matmul_topn
+
+from matcher.columns import Columns
+from matcher.features import pair_rings
+from matcher.proximity import AREA, DISTRICT, STREET, GridMap
+
+SIDE_RULES = ("any", "cross", "same")
+
+
+class Candidates(NamedTuple):
+    """Candidate pairs (need_row[i], resource_row[i]); rows index the batch and the resource list."""
+
+    need_row: np.ndarray
+    resource_row: np.ndarray
+
+
+def _empty() -> Candidates:
+    return Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_threads: int = 1) -> Candidates:
+    """The `top_n` resources with the highest positive cosine for each query row.
+
+    `index_t` is the transposed resource matrix (terms × resources). The product and the
+    selection run in sparse_dot_topn's kernel, row by row, so no dense block is formed.
+    """
+    n_resources = index_t.shape[1]
+    top_n = min(int(top_n), n_resources)
+    if queries.shape[0] == 0 or top_n <= 0 or queries.nnz == 0 or index_t.nnz == 0:
+        return _empty()
+    product = sp_matmul_topn(queries, index_t, top_n=top_n, n_threads=n_threads if n_threads > 1 else None)
+    product = product.tocoo()
+    keep = product.data > 0
+    return Candidates(product.row[keep].astype(np.int64), product.col[keep].astype(np.int64))
+
+
+class NearbyIndex:
+    """Resource rows by grid, area, block and street, to find every resource inside a ring."""
+
+    def __init__(self, resources: Columns, grid_map: GridMap) -> None:
+        self._by: dict[str, dict] = {"grid": defaultdict(list), "area": defaultdict(list),
+                                     "block": defaultdict(list), "street": defaultdict(list)}
+        for row, (grid, code) in enumerate(zip(resources.grids, resources.grid_code, strict=True)):
+            if grid:
+                self._by["grid"][grid].append(row)
+            if code >= 0:
+                for level, table in (("area", grid_map.area), ("block", grid_map.block), ("street", grid_map.street)):
+                    if table[code] >= 0:
+                        self._by[level][int(table[code])].append(row)
+        self.grid_map = grid_map
+
+    def within(self, grid: str, code: int, ring: int) -> np.ndarray:
+        """Rows of resources in the need's ring `ring` (GRID, AREA or STREET) around `grid`."""
+        rows: list[int] = list(self._by["grid"].get(grid, [])) if grid else []
+        if code >= 0 and ring >= AREA:
+            for level, table in (("area", self.grid_map.area), ("block", self.grid_map.block)):
+                if table[code] >= 0:
+                    rows.extend(self._by[level].get(int(table[code]), []))
+        if code >= 0 and ring >= STREET and self.grid_map.street[code] >= 0:
+            rows.extend(self._by["street"].get(int(self.grid_map.street[code]), []))
+        return np.unique(np.asarray(rows, dtype=np.int64))
+
+
+def nearby_candidates(needs: Columns, nearby: NearbyIndex, *, limit: int) -> Candidates:
+    """Pairs of each need with resources in its inner rings.
+
+    A need whose search is limited to a ring gets every resource inside it (up to `limit`),
+    so a weak text match next door is not lost behind strong ones across the district; an
+    unlimited need gets its own grid and area, where the ring bonus can lift a weak match.
+    """
+    need_rows, resource_rows = [], []
+    for row in range(len(needs.ids)):
+        ring = int(needs.ring[row])
+        rows = nearby.within(needs.grids[row], int(needs.grid_code[row]), AREA if ring == DISTRICT else ring)
+        if len(rows):
+            rows = rows[:limit]
+            need_rows.append(np.full(len(rows), row, dtype=np.int64))
+            resource_rows.append(rows)
+    if not need_rows:
+        return _empty()
+    return Candidates(np.concatenate(need_rows), np.concatenate(resource_rows))
+
+
+def merge(*parts: Candidates, n_resources: int) -> Candidates:
+    """Union of candidate sets, each pair once, ordered by need row."""
+    need = np.concatenate([p.need_row for p in parts]) if parts else np.zeros(0, np.int64)
+    resource = np.concatenate([p.resource_row for p in parts]) if parts else np.zeros(0, np.int64)
+    key = np.unique(need * max(n_resources, 1) + resource)
+    return Candidates(key // max(n_resources, 1), key % max(n_resources, 1))
+
+
+def allowed(needs: Columns, resources: Columns, pairs: Candidates, grid_map: GridMap, *,
+            sides: str = "any", same_category: bool = False) -> np.ndarray:
+    """Mask of pairs that pass the filters: open lists, capacity left, side rule, category, ring limit."""
+    if sides not in SIDE_RULES:
+        raise ValueError(f"sides: expected one of {', '.join(SIDE_RULES)}, got {sides!r}")
+    n, r = pairs.need_row, pairs.resource_row
+    mask = needs.open[n] & resources.open[r] & (resources.capacity_left[r] > 0)
+    if sides != "any":
+        need_side, resource_side = needs.side[n], resources.side[r]
+        known = (need_side > 0) & (resource_side > 0)
+        differ = need_side != resource_side
+        mask &= ~known | (differ if sides == "cross" else ~differ)
+    if same_category:
+        need_cat, resource_cat = needs.category[n], resources.category[r]
+        mask &= (need_cat == "") | (need_cat == resource_cat)
+    limited = needs.ring[n] < DISTRICT
+    if limited.any():
+        ring = pair_rings(needs, resources, n, r, grid_map)
+        mask &= ~limited | (ring <= needs.ring[n])
+    return mask
+
+

@@ -1,0 +1,159 @@
+"""`duijie` command line: match needs with resources from list files, or run the bundled demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from matcher.errors import InvalidRecordsError, LoadError, RecordError
+from matcher.pipeline import Matcher
+from matcher.readers import load_list
+from matcher.suggestion import Assignment, Suggestion
+from matcher.writers import write_rows
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+COLUMNS = ("need_id", "rank", "resource_id", "score", "status", "reasons", "features")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="duijie",
+        description="Duijie (对接): pair needs (需求) with resources (资源). Lists are JSONL, CSV or XLSX files "
+        "(format by extension; UTF-8 or GBK). Each record needs an id and a title; see README.md for all fields.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    match = commands.add_parser(
+        "match", help="suggest resources for needs, or pair them globally with --assign",
+        description="Suggest the best resources for every need (top-k), or with --assign make a global "
+        "one-to-one pairing that maximizes the total score within each resource's capacity.")
+    match.add_argument("--needs", required=True, type=Path, help="needs list file (.jsonl, .csv, .xlsx)")
+    match.add_argument("--resources", required=True, type=Path, help="resources list file (.jsonl, .csv, .xlsx)")
+    _common(match)
+    demo = commands.add_parser("demo", help="run the match on the bundled demo lists (data/demo/)",
+                               description="Pair the bundled demo needs and resources globally and write the pairs.")
+    demo.add_argument("--out", type=Path, default=Path("out/demo_pairs.csv"),
+                      help="output file (.jsonl, .csv, .xlsx; default: out/demo_pairs.csv)")
+    demo.add_argument("--min-score", type=float, default=None, help="lowest score a pair may have")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--grids", type=Path, help="grids list file; enables the area/block and street rings")
+    command.add_argument("--top-k", type=int, default=10, metavar="N", help="suggestions per need (default 10)")
+    command.add_argument("--assign", action="store_true", help="global capacity-aware pairing instead of top-k lists")
+    command.add_argument("--min-score", type=float, default=None, metavar="X",
+                         help="lowest score a pair may have, 0..1 (default 0.35)")
+    command.add_argument("--sides", choices=("any", "cross", "same"), default="any",
+                         help="any: both directions (default); cross: enterprise↔community only; same: same side only")
+    command.add_argument("--same-category", action="store_true", help="only pair a need with resources of its category")
+    command.add_argument("--skip-invalid", action="store_true",
+                         help="skip and report bad records instead of rejecting the whole file")
+    command.add_argument("--out", type=Path, help="write results here (.jsonl, .csv, .xlsx); whole or not at all")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _rows(result: Assignment | list[list[Suggestion]], need_ids: Sequence[str]) -> list[dict]:
+    rows = []
+    if isinstance(result, Assignment):
+        for pair in result.pairs:
+            rows.append({**pair.to_dict(), "rank": 1, "status": "paired"})
+        for need_id in need_ids:
+            if need_id in result.unmatched:
+                rows.append({"need_id": need_id, "status": "unmatched", "reasons": [result.unmatched[need_id]]})
+        return rows
+    for need_id, suggestions in zip(need_ids, result, strict=True):
+        for rank, suggestion in enumerate(suggestions, start=1):
+            rows.append({**suggestion.to_dict(), "rank": rank, "status": "suggested"})
+        if not suggestions:
+            rows.append({"need_id": need_id, "status": "no_candidate"})
+    return rows
+
+
+def _summary(needs: int, resources: int, result: Assignment | list[list[Suggestion]], seconds: float,
+             skipped: int) -> list[tuple[str, str]]:
+    lines = [("needs", str(needs)), ("resources", str(resources))]
+    if skipped:
+        lines.append(("records skipped", str(skipped)))
+    if isinstance(result, Assignment):
+        lines.append(("pairs made", str(len(result.pairs))))
+        lines.append(("unmatched", str(len(result.unmatched))))
+        for reason, count in sorted(Counter(r.split(":")[0] for r in result.unmatched.values()).items()):
+            lines.append((f"  {reason}", str(count)))
+        lines.append(("total score", f"{result.total_score:.3f}"))
+    else:
+        lines.append(("suggestions", str(sum(len(s) for s in result))))
+        lines.append(("needs without any", str(sum(1 for s in result if not s))))
+    lines.append(("time taken", f"{seconds:.2f} s"))
+    return lines
+
+
+def _print_table(lines: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in lines)
+    print("+" + "-" * (width + 2) + "+" + "-" * 14 + "+")
+    for key, value in lines:
+        print(f"| {key:<{width}} | {value:>12} |")
+    print("+" + "-" * (width + 2) + "+" + "-" * 14 + "+")
+
+
+def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, grids_path: Path | None) -> int:
+    started = time.perf_counter()
+    skipped: list[RecordError] = []
+    grids = []
+    if grids_path:
+        loaded = load_list(grids_path, "grids", skip_invalid=args.skip_invalid)
+        grids, skipped = loaded.records, skipped + loaded.skipped
+    grid_ids = {g.id for g in grids} if grids_path else None
+    needs = load_list(needs_path, "needs", skip_invalid=args.skip_invalid, grid_ids=grid_ids)
+    resources = load_list(resources_path, "resources", skip_invalid=args.skip_invalid, grid_ids=grid_ids)
+    skipped += needs.skipped + resources.skipped
+    for error in skipped:
+        print(f"skipped: {error}", file=sys.stderr)
+    matcher_kw = {"progress": not args.quiet}
+    if args.min_score is not None:
+        matcher_kw["min_score"] = args.min_score
+    matcher = Matcher(sides=getattr(args, "sides", "any"), same_category=getattr(args, "same_category", False),
+                      **matcher_kw)
+    matcher.fit(resources.records, needs.records, grids=grids)
+    top_k = getattr(args, "top_k", 10)
+    result = (matcher.assign(needs.records, k=top_k) if getattr(args, "assign", True)
+              else matcher.top_k(needs.records, k=top_k))
+    seconds = time.perf_counter() - started
+    _print_table(_summary(len(needs.records), len(resources.records), result, seconds, len(skipped)))
+    pairs = result.pairs if isinstance(result, Assignment) else sorted(
+        (s for group in result for s in group[:1]), key=lambda s: -s.score)
+    titles = {n.id: n.title for n in needs.records} | {r.id: r.title for r in resources.records}
+    print("\nbest pairs:")
+    for pair in pairs[:10]:
+        print(f"  {pair.score:.3f}  {titles[pair.need_id]}  ⇄  {titles[pair.resource_id]}")
+        print(f"         {'；'.join(pair.reasons)}")
+    if args.out:
+        write_rows(args.out, _rows(result, [n.id for n in needs.records]), COLUMNS)
+        print(f"\nwritten: {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if getattr(args, "top_k", 1) < 1:
+        print("duijie: error: --top-k: expected an integer >= 1", file=sys.stderr)
+        return 2
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        print(f"duijie: error: --min-score: expected a number from 0 to 1, got {args.min_score}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "demo":
+            args.assign, args.skip_invalid = True, False
+            return run_match(args, DEMO_DIR / "needs.jsonl", DEMO_DIR / "resources.jsonl", DEMO_DIR / "grids.jsonl")
+        return run_match(args, args.needs, args.resources, args.grids)
+    except (LoadError, InvalidRecordsError, RecordError, ValueError, FileExistsError) as exc:
+        print(f"duijie: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Candidate pairs → feature table: text similarity, category, ring, distance and capacity per pair."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from matcher.columns import Columns
+from matcher.proximity import AREA, GRID, STREET, GridMap, haversine_km
+from matcher.vectorize import Vectors, row_cosine
+
+FEATURES = (
+    "word_cosine",  # TF-IDF cosine of word tokens
+    "char_cosine",  # TF-IDF cosine of character n-grams: catches words jieba cut differently
+    "category_match",  # 1 same category, -1 different, 0 when either side has none
+    "same_grid",
+    "same_area",  # same area or block (面/片), the grid included
+    "same_street",  # same street, the inner rings included
+    "nearness",  # exp(-km / NEARNESS_KM) where both have coordinates, else 0
+    "capacity_left",  # share of the resource's capacity still free
+)
+# About the radius of the zone's "15-minute service circle" on foot and by bike.
+NEARNESS_KM = 2.0
+
+
+class FeatureTable(NamedTuple):
+    """One row per candidate pair; `values` columns follow FEATURES."""
+
+    need_row: np.ndarray
+    resource_row: np.ndarray
+    values: np.ndarray
+    ring: np.ndarray
+    distance_km: np.ndarray
+
+    def as_dicts(self) -> list[dict[str, float]]:
+        out = []
+        for i, row in enumerate(self.values.tolist()):
+            item = dict(zip(FEATURES, row, strict=True))
+            item["ring"] = float(self.ring[i])
+            if not np.isnan(self.distance_km[i]):
+                item["distance_km"] = round(float(self.distance_km[i]), 3)
+            out.append(item)
+        return out
+
+
+def pair_rings(needs: Columns, resources: Columns, need_row: np.ndarray, resource_row: np.ndarray,
+               grid_map: GridMap) -> np.ndarray:
+    """Ring of each pair; equal grid ids count as the same grid even when the map lacks them."""
+    ring = grid_map.rings(needs.grid_code[need_row], resources.grid_code[resource_row])
+    need_grid, resource_grid = needs.grids[need_row], resources.grids[resource_row]
+    ring[(need_grid == resource_grid) & (need_grid != "")] = GRID
+    return ring
+
+
+def pair_features(
+    needs: Columns,
+    resources: Columns,
+    need_vectors: Vectors,
+    resource_vectors: Vectors,
+    need_row: np.ndarray,
+    resource_row: np.ndarray,
+    grid_map: GridMap,
+) -> FeatureTable:
+    """Compute the FEATURES of the pairs (need_row[i], resource_row[i])."""
+    need_row = np.asarray(need_row, dtype=np.int64)
+    resource_row = np.asarray(resource_row, dtype=np.int64)
+    values = np.zeros((len(need_row), len(FEATURES)), dtype=np.float64)
+    if len(need_row) == 0:
+        return FeatureTable(need_row, resource_row, values, np.zeros(0, np.int8), np.zeros(0))
+    values[:, 0] = row_cosine(need_vectors.word[need_row], resource_vectors.word[resource_row])
+    values[:, 1] = row_cosine(need_vectors.char[need_row], resource_vectors.char[resource_row])
+    need_cat, resource_cat = needs.category[need_row], resources.category[resource_row]
+    both = (need_cat != "") & (resource_cat != "")
+    values[:, 2] = np.where(both, np.where(need_cat == resource_cat, 1.0, -1.0), 0.0)
+    ring = pair_rings(needs, resources, need_row, resource_row, grid_map)
+    values[:, 3] = ring <= GRID
+    values[:, 4] = ring <= AREA
+    values[:, 5] = ring <= STREET
+    distance = haversine_km(needs.lat[need_row], needs.lon[need_row],
+                            resources.lat[resource_row], resources.lon[resource_row])
+    values[:, 6] = np.where(np.isnan(distance), 0.0, np.exp(-np.nan_to_num(distance) / NEARNESS_KM))
+    capacity = resources.capacity[resource_row]
+    values[:, 7] = resources.capacity_left[resource_row] / np.maximum(capacity, 1)
+    return FeatureTable(need_row, resource_row, values, ring, distance)

@@ -1,0 +1,321 @@
+"""Matcher: fit / top_k / assign / score_pairs / add / remove / save / load, composing the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from matcher import candidates as cand
+from matcher import storage
+from matcher.assign import assign as assign_pairs
+from matcher.columns import Columns, columns
+from matcher.errors import NotFittedError, RecordError
+from matcher.features import FeatureTable, pair_features
+from matcher.normalize import normalize
+from matcher.proximity import GridMap
+from matcher.reasons import explain, shared_terms
+from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
+from matcher.scoring import DEFAULT_MODEL_DIR, LinearScorer
+from matcher.suggestion import Assignment, Suggestion
+from matcher.tokenize import Tokenizer
+from matcher.vectorize import TextVectorizer, Vectors, char_text
+
+NeedLike = Mapping[str, Any] | Need
+ResourceLike = Mapping[str, Any] | Resource
+
+
+def _parse_all(records: Iterable, parse, what: str) -> list:
+    if isinstance(records, str | bytes | Mapping):
+        raise TypeError(f"{what}: expected a sequence of records, got {type(records).__name__}")
+    parsed, seen = [], set()
+    for number, raw in enumerate(records, start=1):
+        try:
+            record = parse(raw)
+        except RecordError as exc:
+            raise exc.located(what, number) from None
+        if record.id in seen:
+            raise RecordError("id", f"an id unique in {what}", record.id, source=what, record=number)
+        seen.add(record.id)
+        parsed.append(record)
+    return parsed
+
+
+def record_text(record: Need | Resource) -> str:
+    # The title counts twice: it is what the poster chose to say first, descriptions ramble.
+    return normalize(f"{record.title} {record.title} {record.description}")
+
+
+class Matcher:
+    """Pairs needs with resources.
+
+    All settings are keyword-only and stored as given; `fit` does the work and sets the
+    attributes ending in `_`.
+    """
+
+    def __init__(
+        self,
+        *,
+        k: int = 10,
+        min_score: float = 0.35,
+        pool: int = 30,
+        sides: str = "any",
+        same_category: bool = False,
+        model_dir: str | Path = DEFAULT_MODEL_DIR,
+        char_ngrams: tuple[int, int] = (1, 2),
+        tokenizer_backend: str = "auto",
+        chunk_size: int = 1000,
+        nearby_limit: int = 300,
+        n_threads: int = 1,
+        progress: bool = False,
+    ) -> None:
+        self.k = k
+        self.min_score = min_score
+        self.pool = pool
+        self.sides = sides
+        self.same_category = same_category
+        self.model_dir = model_dir
+        self.char_ngrams = char_ngrams
+        self.tokenizer_backend = tokenizer_backend
+        self.chunk_size = chunk_size
+        self.nearby_limit = nearby_limit
+        self.n_threads = n_threads
+        self.progress = progress
+
+    # ---------------------------------------------------------------- fitting
+    def _check_settings(self) -> None:
+        for name in ("k", "pool", "chunk_size", "nearby_limit", "n_threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if not (isinstance(self.min_score, int | float) and 0.0 <= self.min_score <= 1.0):
+            raise ValueError(f"min_score: expected a number from 0 to 1, got {self.min_score!r}")
+        if self.sides not in cand.SIDE_RULES:
+            raise ValueError(f"sides: expected one of {', '.join(cand.SIDE_RULES)}, got {self.sides!r}")
+
+    def _texts(self, records: Sequence[Need | Resource]) -> tuple[list[list[str]], list[str]]:
+        texts = [record_text(r) for r in records]
+        return [self.tokenizer_(t) for t in texts], [char_text(t) for t in texts]
+
+    def fit(self, resources: Iterable[ResourceLike], needs: Iterable[NeedLike] | None = None, *,
+            grids: Iterable[Mapping[str, Any] | Grid] | None = None) -> Matcher:
+        """Fit the vocabularies on resource (and need) texts and index the resources."""
+        self._check_settings()
+        resource_list = _parse_all(resources, parse_resource, "resources")
+        need_list = _parse_all(needs, parse_need, "needs") if needs is not None else []
+        if not resource_list:
+            raise ValueError("resources: expected at least one resource to fit on, got none")
+        self.grid_map_ = GridMap(_parse_all(grids, parse_grid, "grids") if grids is not None else [])
+        self._check_grids(resource_list, "resources")
+        self._check_grids(need_list, "needs")
+        self.tokenizer_ = Tokenizer(backend=self.tokenizer_backend)
+        self.scorer_ = LinearScorer.load(self.model_dir)
+        tokens, chars = self._texts(resource_list)
+        need_tokens, need_chars = self._texts(need_list)
+        self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams).fit(tokens + need_tokens, chars + need_chars)
+        self._index(resource_list, self.vectorizer_.transform(tokens, chars))
+        return self
+
+    def _check_grids(self, records: Sequence[Need | Resource], what: str) -> None:
+        if len(self.grid_map_) == 0:
+            return  # without a grid list, grids are compared by id alone
+        for number, record in enumerate(records, start=1):
+            if record.grid and record.grid not in self.grid_map_:
+                raise RecordError("grid", "the id of a grid in the grid list", record.grid, source=what,
+                                  record=number)
+
+    def _index(self, resources: list[Resource], vectors: Vectors) -> None:
+        self.resources_ = resources
+        self.resource_vectors_ = vectors
+        self._resource_row = {r.id: i for i, r in enumerate(resources)}
+        self._resource_columns = columns(resources, self.grid_map_)
+        self._index_t = vectors.word.T.tocsr()
+        self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "resources_"):
+            raise NotFittedError("This Matcher is not fitted yet: call fit(resources) or Matcher.load(path) first")
+
+    @property
+    def terms_(self) -> list[str]:
+        vocabulary = self.vectorizer_.word_.vocabulary_
+        terms = [""] * len(vocabulary)
+        for term, i in vocabulary.items():
+            terms[i] = term
+        return terms
+
+    # -------------------------------------------------------------- matching
+    def _prepare(self, needs: Iterable[NeedLike]) -> tuple[list[Need], Columns, Vectors]:
+        need_list = _parse_all(needs, parse_need, "needs")
+        self._check_grids(need_list, "needs")
+        tokens, chars = self._texts(need_list)
+        return need_list, columns(need_list, self.grid_map_), self.vectorizer_.transform(tokens, chars)
+
+    def _chunks(self, n: int) -> Iterable[slice]:
+        starts = range(0, n, self.chunk_size)
+        if self.progress and n > self.chunk_size:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, total=len(starts), unit="chunk", desc="matching")
+        for start in starts:
+            yield slice(start, min(start + self.chunk_size, n))
+
+    def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int) -> tuple[FeatureTable, np.ndarray]:
+        """Score the candidates of every need, chunk by chunk; keep each need's best k."""
+        resources = self._resource_columns
+        tables, scores = [], []
+        for part in self._chunks(len(need_cols.ids)):
+            sub_cols = Columns(*(c[part] for c in need_cols))
+            sub_vectors = Vectors(need_vectors.word[part], need_vectors.char[part])
+            pairs = cand.merge(
+                cand.top_cosine(sub_vectors.word, self._index_t, max(self.pool, k), n_threads=self.n_threads),
+                cand.nearby_candidates(sub_cols, self._nearby, limit=self.nearby_limit),
+                n_resources=len(self.resources_),
+            )
+            keep = cand.allowed(sub_cols, resources, pairs, self.grid_map_, sides=self.sides,
+                                same_category=self.same_category)
+            pairs = cand.Candidates(pairs.need_row[keep], pairs.resource_row[keep])
+            table = pair_features(sub_cols, resources, sub_vectors, self.resource_vectors_, pairs.need_row,
+                                  pairs.resource_row, self.grid_map_)
+            score = self.scorer_.score(table.values)
+            best = _top_per_need(table.need_row, score, k)
+            tables.append(table._replace(need_row=table.need_row[best] + part.start,
+                                         resource_row=table.resource_row[best], values=table.values[best],
+                                         ring=table.ring[best], distance_km=table.distance_km[best]))
+            scores.append(score[best])
+        if not tables:
+            empty = pair_features(need_cols, resources, need_vectors, self.resource_vectors_, [], [], self.grid_map_)
+            return empty, np.zeros(0)
+        merged = FeatureTable(*(np.concatenate(cols) for cols in zip(*tables, strict=True)))
+        return merged, np.concatenate(scores)
+
+    def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
+                     score: np.ndarray, rows: np.ndarray) -> list[Suggestion]:
+        sub = FeatureTable(*(c[rows] for c in table))
+        shared = shared_terms(need_vectors.word[sub.need_row], self.resource_vectors_.word[sub.resource_row],
+                              self.terms_)
+        resources = [self.resources_[r] for r in sub.resource_row]
+        reasons = explain(sub, shared, [r.category for r in resources], [r.capacity_left for r in resources])
+        features = sub.as_dicts()
+        return [
+            Suggestion(needs[n].id, resources[i].id, round(float(score[rows[i]]), 6), features[i], reasons[i])
+            for i, n in enumerate(sub.need_row)
+        ]
+
+    def top_k(self, needs: Iterable[NeedLike], k: int | None = None) -> list[list[Suggestion]]:
+        """For each need, its best `k` resources (best first) that pass the filters."""
+        self._check_fitted()
+        k = self.k if k is None else _positive(k, "k")
+        need_list, need_cols, need_vectors = self._prepare(needs)
+        table, score = self._candidate_table(need_cols, need_vectors, k)
+        order = np.lexsort((-score, table.need_row))
+        flat = self._suggestions(need_list, need_vectors, table, score, order)
+        out: list[list[Suggestion]] = [[] for _ in need_list]
+        for row, suggestion in zip(table.need_row[order], flat, strict=True):
+            out[row].append(suggestion)
+        return out
+
+    def assign(self, needs: Iterable[NeedLike], k: int = 10, min_score: float | None = None) -> Assignment:
+        """Global pairing of the needs with the resources, best total score within capacities."""
+        self._check_fitted()
+        k = _positive(k, "k")
+        min_score = self.min_score if min_score is None else float(min_score)
+        need_list, need_cols, need_vectors = self._prepare(needs)
+        table, score = self._candidate_table(need_cols, need_vectors, k)
+        capacity = self._resource_columns.capacity_left
+        chosen = assign_pairs(table.need_row, table.resource_row, score, capacity, n_needs=len(need_list),
+                              min_score=min_score)
+        pairs = self._suggestions(need_list, need_vectors, table, score, chosen)
+        pairs.sort(key=lambda s: -s.score)
+        return Assignment(pairs, _why_unmatched(need_list, table, score, chosen, min_score, self.resources_))
+
+    def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
+        """Score of needs[i] with resources[i], for pairs chosen by the caller."""
+        self._check_fitted()
+        need_list, need_cols, need_vectors = self._prepare(needs)
+        resource_list = [parse_resource(r) for r in resources]
+        if len(resource_list) != len(need_list):
+            raise ValueError(f"resources: expected {len(need_list)} records, one per need, got {len(resource_list)}")
+        tokens, chars = self._texts(resource_list)
+        resource_vectors = self.vectorizer_.transform(tokens, chars)
+        rows = np.arange(len(need_list))
+        table = pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
+                              rows, rows, self.grid_map_)
+        return self.scorer_.score(table.values)
+
+    # ------------------------------------------------------------ index edits
+    def add(self, resources: Iterable[ResourceLike]) -> Matcher:
+        """Index more resources with the fitted vocabulary (no refit); ids must be new."""
+        self._check_fitted()
+        new = _parse_all(resources, parse_resource, "resources")
+        self._check_grids(new, "resources")
+        for number, record in enumerate(new, start=1):
+            if record.id in self._resource_row:
+                raise RecordError("id", "an id not already indexed", record.id, source="resources", record=number)
+        if new:
+            tokens, chars = self._texts(new)
+            vectors = self.vectorizer_.transform(tokens, chars)
+            self._index(self.resources_ + new, Vectors(sp.vstack([self.resource_vectors_.word, vectors.word]).tocsr(),
+                                                       sp.vstack([self.resource_vectors_.char, vectors.char]).tocsr()))
+        return self
+
+    def remove(self, resource_ids: Iterable[str]) -> Matcher:
+        """Drop resources from the index by id; unknown ids are an error and nothing is removed."""
+        self._check_fitted()
+        ids = [resource_ids] if isinstance(resource_ids, str) else list(resource_ids)
+        unknown = [i for i in ids if i not in self._resource_row]
+        if unknown:
+            raise KeyError(f"resource_ids: expected ids of indexed resources, got unknown {unknown[:5]}")
+        drop = {self._resource_row[i] for i in ids}
+        keep = np.array([i for i in range(len(self.resources_)) if i not in drop], dtype=np.int64)
+        self._index([self.resources_[i] for i in keep],
+                    Vectors(self.resource_vectors_.word[keep], self.resource_vectors_.char[keep]))
+        return self
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Save as JSON + .npz (no pickle); refuses to replace an existing save unless asked."""
+        self._check_fitted()
+        return storage.save_matcher(self, Path(path), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Matcher:
+        return storage.load_matcher(cls, Path(path))
+
+
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _top_per_need(need_row: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best-scoring rows of each need."""
+    order = np.lexsort((-score, need_row))
+    sorted_need = need_row[order]
+    start = np.searchsorted(sorted_need, sorted_need, side="left")
+    return order[np.arange(len(order)) - start < k]
+
+
+def _why_unmatched(needs: list[Need], table: FeatureTable, score: np.ndarray, chosen: np.ndarray,
+                   min_score: float, resources: list[Resource]) -> dict[str, str]:
+    matched = set(table.need_row[chosen].tolist())
+    best = np.full(len(needs), -1.0)
+    np.maximum.at(best, table.need_row, score)
+    taken_by = {int(table.resource_row[i]): needs[int(table.need_row[i])].id for i in chosen}
+    out = {}
+    for row, need in enumerate(needs):
+        if row in matched:
+            continue
+        if best[row] < 0:
+            out[need.id] = "no_candidate: no open resource with capacity left passes the filters and proximity limit"
+        elif best[row] < min_score:
+            out[need.id] = f"below_min_score: best candidate scores {best[row]:.3f}, below the minimum {min_score:.3f}"
+        else:
+            mine = (table.need_row == row) & (score >= min_score)
+            lost = [f"{resources[r].id}→{taken_by[int(r)]}" for r in table.resource_row[mine] if int(r) in taken_by]
+            out[need.id] = "capacity_taken: its candidates' capacity went to better pairs (" + ", ".join(lost[:3]) + ")"
+    return out

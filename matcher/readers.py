@@ -1,0 +1,148 @@
+"""Files → checked records: JSONL, CSV or XLSX by extension, UTF-8 or GBK, every bad record named."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from matcher.errors import InvalidRecordsError, LoadError, RecordError
+from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
+
+FORMATS = (".jsonl", ".csv", ".xlsx")
+# Far above any real list; a file past this is a mistake (a log, a dump), not a list.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+PARSERS: dict[str, Callable[[Any], Need | Resource | Grid]] = {
+    "needs": parse_need, "resources": parse_resource, "grids": parse_grid,
+}
+
+
+class Loaded(NamedTuple):
+    """Records that passed the checks, and the errors of those skipped (empty unless skipping)."""
+
+    records: list
+    skipped: list[RecordError]
+
+
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 (with or without BOM), else GB18030, the superset of the GBK that local systems export."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise LoadError(
+                f"{source}: expected UTF-8 or GBK/GB18030 text, got bytes that are neither "
+                f"(first bad byte at offset {utf8_error.start}); re-save the file as UTF-8"
+            ) from None
+        return text
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LoadError(
+                f"{path}: expected a list file of at most {MAX_FILE_BYTES // 2**20} MB, got {size // 2**20} MB")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LoadError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: expected a file, got a directory") from None
+    except PermissionError:
+        raise LoadError(f"{path}: file cannot be read (permission denied)") from None
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, RecordError("record", "one JSON object per line", line, shown=f"invalid JSON ({exc.msg})")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
+        raise LoadError(f"expected a header row with an 'id' column, got {reader.fieldnames!r}")
+    for row in reader:
+        if any((value or "").strip() for value in row.values() if isinstance(value, str)):
+            yield reader.line_num, {(k or "").strip(): v for k, v in row.items() if k is not None}
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Any]]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise LoadError(f"expected an Excel .xlsx workbook, got unreadable content ({exc})") from None
+    rows = book.worksheets[0].iter_rows(values_only=True)
+    header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
+    if "id" not in header:
+        raise LoadError(f"expected a header row with an 'id' column in the first sheet, got {header!r}")
+    for number, values in enumerate(rows, start=2):
+        if any(v is not None and str(v).strip() for v in values):
+            record = {name: value for name, value in zip(header, values, strict=False) if name}
+            # Excel stores ids typed as numbers as floats: 101 must stay "101", not "101.0".
+            for key in ("id", "grid", "parent"):
+                if isinstance(record.get(key), float) and record[key].is_integer():
+                    record[key] = int(record[key])
+            yield number, record
+    book.close()
+
+
+def raw_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(record number, raw mapping) for each record of a list file; a bad line yields its RecordError."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise LoadError(f"{path}: expected a file ending in {', '.join(FORMATS)}, got {suffix or 'no extension'!r}")
+    data = _read_bytes(path)
+    try:
+        if suffix == ".xlsx":
+            yield from _xlsx_rows(data)
+        elif suffix == ".csv":
+            yield from _csv_rows(decode(data, str(path)))
+        else:
+            yield from _jsonl_rows(decode(data, str(path)))
+    except LoadError as exc:
+        message = str(exc)
+        raise LoadError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def load_list(path: str | Path, kind: str, *, skip_invalid: bool = False,
+              grid_ids: set[str] | None = None) -> Loaded:
+    """Read and check a needs, resources or grids file.
+
+    Any bad record rejects the whole file unless `skip_invalid`, which drops and reports it.
+    With `grid_ids`, a record naming a grid outside that set is bad.
+    """
+    if kind not in PARSERS:
+        raise ValueError(f"kind: expected one of {', '.join(PARSERS)}, got {kind!r}")
+    parse, source = PARSERS[kind], str(path)
+    records, errors, seen = [], [], set()
+    for number, raw in raw_rows(path):
+        try:
+            if isinstance(raw, RecordError):
+                raise raw
+            record = parse(raw)
+            if record.id in seen:
+                raise RecordError("id", f"an id unique in this {kind} list", record.id)
+            if grid_ids is not None and getattr(record, "grid", "") and record.grid not in grid_ids:
+                raise RecordError("grid", "the id of a grid in the grid list", record.grid)
+        except RecordError as exc:
+            errors.append(exc.located(source, number))
+            continue
+        seen.add(record.id)
+        records.append(record)
+    if errors and not skip_invalid:
+        raise InvalidRecordsError(errors)
+    return Loaded(records, errors)

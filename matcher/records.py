@@ -1,0 +1,250 @@
+"""Typed need, resource and grid records, and the checks that turn a mapping into one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from matcher.errors import RecordError
+from matcher.normalize import normalize
+
+SIDES = ("enterprise", "community")
+GRID_KINDS = ("point", "area", "block")
+STATUSES = ("open", "closed")
+RINGS = ("grid", "area", "street", "district")
+
+# Staff type these in Chinese as often as in English; both mean the same value.
+_SIDE_ALIASES = {"企业": "enterprise", "社区": "community"}
+_KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
+_RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
+
+MAX_ID_CHARS = 200
+MAX_TITLE_CHARS = 500
+MAX_TEXT_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What someone asks for (需求)."""
+
+    id: str
+    title: str
+    description: str = ""
+    category: str = ""
+    grid: str = ""
+    side: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    deadline: dt.date | None = None
+    status: str = "open"
+    ring: str = "district"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["deadline"] = self.deadline.isoformat() if self.deadline else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What someone offers (资源); serves at most `capacity` needs, `taken` of them already."""
+
+    id: str
+    title: str
+    description: str = ""
+    category: str = ""
+    grid: str = ""
+    side: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    capacity: int = 1
+    taken: int = 0
+    status: str = "open"
+
+    @property
+    def capacity_left(self) -> int:
+        return max(self.capacity - self.taken, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A grid (网格): a point, area or block, inside a street."""
+
+    id: str
+    name: str = ""
+    kind: str = "point"
+    parent: str = ""
+    street: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+def _id(raw: Mapping[str, Any], field: str = "id", required: bool = True) -> str:
+    value = raw.get(field)
+    if _missing(value):
+        if required:
+            raise RecordError(field, "a non-empty string id", value)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RecordError(field, "a string id", value)
+    text = str(value).strip()
+    if len(text) > MAX_ID_CHARS:
+        raise RecordError(field, f"an id of at most {MAX_ID_CHARS} characters", value)
+    return text
+
+
+def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False) -> str:
+    value = raw.get(field)
+    if _missing(value):
+        if required:
+            raise RecordError(field, "a non-empty text", value)
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(field, "a text (string)", value)
+    if len(value) > limit:
+        # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
+        raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
+    text = value.strip()
+    if required and not normalize(text).strip(" -"):
+        raise RecordError(field, "text with at least one letter, digit or Chinese character", value)
+    return text
+
+
+def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...], aliases: Mapping[str, str],
+            default: str) -> str:
+    value = raw.get(field)
+    if _missing(value):
+        return default
+    if not isinstance(value, str):
+        raise RecordError(field, f"one of {', '.join(choices)}", value)
+    text = value.strip()
+    text = aliases.get(text, text.lower())
+    if text not in choices:
+        raise RecordError(field, f"one of {', '.join(choices)}", value)
+    return text
+
+
+def _number(raw: Mapping[str, Any], field: str, low: float, high: float) -> float | None:
+    value = raw.get(field)
+    if _missing(value):
+        return None
+    if isinstance(value, bool):
+        raise RecordError(field, f"a number from {low} to {high}", value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecordError(field, f"a number from {low} to {high}", value) from None
+    if not (low <= number <= high):
+        raise RecordError(field, f"a number from {low} to {high}", value)
+    return number
+
+
+def _integer(raw: Mapping[str, Any], field: str, low: int, default: int) -> int:
+    value = raw.get(field)
+    if _missing(value):
+        return default
+    if isinstance(value, bool):
+        raise RecordError(field, f"an integer >= {low}", value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.lstrip("-").isdigit():
+            raise RecordError(field, f"an integer >= {low}", value)
+        value = int(value)
+    if not isinstance(value, int):
+        raise RecordError(field, f"an integer >= {low}", value)
+    if value < low:
+        raise RecordError(field, f"an integer >= {low}", value)
+    return value
+
+
+def _date(raw: Mapping[str, Any], field: str) -> dt.date | None:
+    value = raw.get(field)
+    if _missing(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise RecordError(field, "an ISO date such as 2026-12-31", value)
+
+
+def _place(raw: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    lat = _number(raw, "lat", -90.0, 90.0)
+    lon = _number(raw, "lon", -180.0, 180.0)
+    if (lat is None) != (lon is None):
+        field = "lon" if lon is None else "lat"
+        raise RecordError(field, "both lat and lon, or neither", raw.get(field))
+    return lat, lon
+
+
+def _common(raw: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise RecordError("record", "a mapping of field names to values", raw)
+    lat, lon = _place(raw)
+    return {
+        "id": _id(raw),
+        "title": _text(raw, "title", MAX_TITLE_CHARS, required=True),
+        "description": _text(raw, "description", MAX_TEXT_CHARS),
+        "category": normalize(_text(raw, "category", MAX_TITLE_CHARS)),
+        "grid": _id(raw, "grid", required=False),
+        "side": _choice(raw, "side", SIDES, _SIDE_ALIASES, ""),
+        "lat": lat,
+        "lon": lon,
+        "status": _choice(raw, "status", STATUSES, {}, "open"),
+    }
+
+
+def parse_need(raw: Mapping[str, Any] | Need) -> Need:
+    """Check one need mapping; raise RecordError naming the first bad field."""
+    if isinstance(raw, Need):
+        return raw
+    fields = _common(raw)
+    return Need(**fields, deadline=_date(raw, "deadline"),
+                ring=_choice(raw, "ring", RINGS, _RING_ALIASES, "district"))
+
+
+def parse_resource(raw: Mapping[str, Any] | Resource) -> Resource:
+    """Check one resource mapping; raise RecordError naming the first bad field."""
+    if isinstance(raw, Resource):
+        return raw
+    fields = _common(raw)
+    capacity = _integer(raw, "capacity", 1, 1)
+    taken = _integer(raw, "taken", 0, 0)
+    if taken > capacity:
+        raise RecordError("taken", f"an integer from 0 to capacity ({capacity})", raw.get("taken"))
+    return Resource(**fields, capacity=capacity, taken=taken)
+
+
+def parse_grid(raw: Mapping[str, Any] | Grid) -> Grid:
+    """Check one grid mapping; parents are checked across the list by `proximity.GridMap`."""
+    if isinstance(raw, Grid):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise RecordError("record", "a mapping of field names to values", raw)
+    return Grid(
+        id=_id(raw),
+        name=_text(raw, "name", MAX_TITLE_CHARS),
+        kind=_choice(raw, "kind", GRID_KINDS, _KIND_ALIASES, "point"),
+        parent=_id(raw, "parent", required=False),
+        street=_text(raw, "street", MAX_TITLE_CHARS),
+    )

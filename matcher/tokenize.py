@@ -1,0 +1,118 @@
+"""str → list[str]: word tokens from an own jieba tokenizer, domain dictionary, synonyms and stopwords."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import jieba
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "dict"
+DEFAULT_DICTIONARY = DATA_DIR / "domain.txt"
+DEFAULT_STOPWORDS = DATA_DIR / "stopwords.txt"
+DEFAULT_SYNONYMS = DATA_DIR / "synonyms.tsv"
+BACKENDS = ("auto", "jieba", "rjieba")
+
+# jieba and jieba-rs cut runs like "0.4-110kv" or "1.6mpa" differently; re-cutting every token into
+# letter runs, numbers and non-ASCII runs makes the two agree and keeps units apart from values.
+_PIECES = re.compile(r"[a-z]+|\d+(?:\.\d+)*|[^\x00-\x7f]+")
+_WORDLESS = re.compile(r"^[\W_]+$")
+
+
+def read_dictionary(path: Path) -> list[tuple[str, int | None]]:
+    """Read a jieba user dictionary: `word [freq] [tag]` per line, `#` comments."""
+    entries: list[tuple[str, int | None]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if parts:
+            freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+            entries.append((parts[0], freq))
+    return entries
+
+
+def read_stopwords(path: Path) -> frozenset[str]:
+    words = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(w for w in words if w)
+
+
+def read_synonyms(path: Path) -> dict[str, str]:
+    """Read `canonical<TAB>variant,variant` lines into a variant → canonical map."""
+    table: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        canonical, _, variants = line.partition("\t")
+        for variant in variants.split(","):
+            if variant.strip():
+                table[variant.strip()] = canonical.strip()
+    return table
+
+
+class Tokenizer:
+    """Cuts normalized text into content tokens.
+
+    Owns its segmenter (never jieba's global one), so two tokenizers with different
+    dictionaries can live in one process. `backend="rjieba"` uses jieba-rs, the same
+    algorithm and dictionary in Rust; tests hold it to jieba's output.
+    """
+
+    def __init__(
+        self,
+        *,
+        dictionary: Path | None = DEFAULT_DICTIONARY,
+        stopwords: Path | None = DEFAULT_STOPWORDS,
+        synonyms: Path | None = DEFAULT_SYNONYMS,
+        backend: str = "auto",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.dictionary = dictionary
+        self.stopwords = stopwords
+        self.synonyms = synonyms
+        self.backend = backend
+        self._cut = None
+
+    def _build(self) -> None:
+        entries = read_dictionary(self.dictionary) if self.dictionary else []
+        self._stop = read_stopwords(self.stopwords) if self.stopwords else frozenset()
+        self._synonym = read_synonyms(self.synonyms) if self.synonyms else {}
+        # Every synonym variant must survive segmentation as one token to be folded.
+        words = [(w, f) for w, f in entries] + [(w, None) for w in self._synonym if len(w) > 1]
+        backend = self.backend
+        if backend == "auto":
+            backend = "rjieba" if importlib.util.find_spec("rjieba") else "jieba"
+        if backend == "rjieba":
+            import rjieba
+
+            segmenter = rjieba.Jieba()
+            for word, freq in words:
+                segmenter.add_word(word, freq, None)
+            self._cut = segmenter.cut
+        else:
+            logging.getLogger("jieba").setLevel(logging.WARNING)
+            segmenter = jieba.Tokenizer()
+            segmenter.initialize()
+            for word, freq in words:
+                segmenter.add_word(word, freq)
+            self._cut = segmenter.lcut
+        self.backend_ = backend
+
+    def __call__(self, text: str) -> list[str]:
+        if self._cut is None:
+            self._build()
+        tokens: list[str] = []
+        for raw in self._cut(text):
+            if raw.isspace() or _WORDLESS.match(raw):
+                continue
+            for piece in _PIECES.findall(raw):
+                piece = self._synonym.get(piece, piece)
+                if piece not in self._stop and not _WORDLESS.match(piece):
+                    tokens.append(piece)
+        return tokens
+
+    def many(self, texts: Iterable[str]) -> list[list[str]]:
+        return [self(text) for text in texts]

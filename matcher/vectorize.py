@@ -1,0 +1,98 @@
+"""tokens → sparse vectors: word TF-IDF over tokens and character n-gram TF-IDF, L2-normalized float32."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+# Characters that make no n-gram worth counting (punctuation and spacing left after normalize).
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def char_text(normalized: str) -> str:
+    """The string character n-grams are taken from: words only, no punctuation or spaces."""
+    return _NON_WORD.sub("", normalized)
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
+class Vectors(NamedTuple):
+    """Row-aligned word and character TF-IDF vectors of a batch of texts."""
+
+    word: sp.csr_matrix
+    char: sp.csr_matrix
+
+
+class TextVectorizer:
+    """Fits and applies the two TF-IDF spaces; a thin wrapper over scikit-learn's TfidfVectorizer."""
+
+    def __init__(self, *, char_ngrams: tuple[int, int] = (1, 2), sublinear_tf: bool = False) -> None:
+        self.char_ngrams = char_ngrams
+        self.sublinear_tf = sublinear_tf
+
+    def _make(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+        word = TfidfVectorizer(analyzer=_identity, lowercase=False, sublinear_tf=self.sublinear_tf,
+                               dtype=np.float32)
+        char = TfidfVectorizer(analyzer="char", ngram_range=tuple(self.char_ngrams), lowercase=False,
+                               sublinear_tf=self.sublinear_tf, dtype=np.float32)
+        return word, char
+
+    def fit(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> TextVectorizer:
+        if len(tokens) == 0:
+            raise ValueError("texts: expected at least one text to fit the vocabulary, got none")
+        self.word_, self.char_ = self._make()
+        self.word_.fit(tokens)
+        self.char_.fit(chars)
+        return self
+
+    def transform(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> Vectors:
+        word = self.word_.transform(tokens).astype(np.float32, copy=False).tocsr()
+        char = self.char_.transform(chars).astype(np.float32, copy=False).tocsr()
+        return Vectors(word, char)
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-able settings and vocabularies, plus the IDF arrays, for saving without pickle."""
+        meta = {
+            "char_ngrams": list(self.char_ngrams),
+            "sublinear_tf": self.sublinear_tf,
+            "word_vocabulary": _ordered(self.word_.vocabulary_),
+            "char_vocabulary": _ordered(self.char_.vocabulary_),
+        }
+        arrays = {"word_idf": self.word_.idf_.astype(np.float64), "char_idf": self.char_.idf_.astype(np.float64)}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> TextVectorizer:
+        self = cls(char_ngrams=tuple(meta["char_ngrams"]), sublinear_tf=bool(meta["sublinear_tf"]))
+        self.word_, self.char_ = self._make()
+        for vectorizer, vocab, idf in (
+            (self.word_, meta["word_vocabulary"], arrays["word_idf"]),
+            (self.char_, meta["char_vocabulary"], arrays["char_idf"]),
+        ):
+            if len(vocab) != len(idf):
+                raise ValueError(f"vocabulary: expected {len(idf)} terms to match the IDF array, got {len(vocab)}")
+            vectorizer.vocabulary_ = {term: i for i, term in enumerate(vocab)}
+            vectorizer.fixed_vocabulary_ = True
+            vectorizer.idf_ = idf
+        return self
+
+
+def _ordered(vocabulary: dict[str, int]) -> list[str]:
+    terms = [""] * len(vocabulary)
+    for term, index in vocabulary.items():
+        terms[index] = term
+    return terms
+
+
+def row_cosine(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
+    """Cosine of left[i] with right[i] for L2-normalized rows, without forming left @ right.T."""
+    if left.shape != right.shape:
+        raise ValueError(f"rows: expected two matrices of one shape, got {left.shape} and {right.shape}")
+    return np.asarray(left.multiply(right).sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
