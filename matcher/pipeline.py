@@ -28,7 +28,7 @@ NeedLike = Mapping[str, Any] | Need
 ResourceLike = Mapping[str, Any] | Resource
 
 
-def _parse_all(records: Iterable, parse, what: str) -> list:
+def _parse_all(records: Iterable, parse, what: str, *, unique: bool = True) -> list:
     if isinstance(records, str | bytes | Mapping):
         raise TypeError(f"{what}: expected a sequence of records, got {type(records).__name__}")
     parsed, seen = [], set()
@@ -37,7 +37,7 @@ def _parse_all(records: Iterable, parse, what: str) -> list:
             record = parse(raw)
         except RecordError as exc:
             raise exc.located(what, number) from None
-        if record.id in seen:
+        if unique and record.id in seen:
             raise RecordError("id", f"an id unique in {what}", record.id, source=what, record=number)
         seen.add(record.id)
         parsed.append(record)
@@ -148,8 +148,8 @@ class Matcher:
         return terms
 
     # -------------------------------------------------------------- matching
-    def _prepare(self, needs: Iterable[NeedLike]) -> tuple[list[Need], Columns, Vectors]:
-        need_list = _parse_all(needs, parse_need, "needs")
+    def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True) -> tuple[list[Need], Columns, Vectors]:
+        need_list = _parse_all(needs, parse_need, "needs", unique=unique)
         self._check_grids(need_list, "needs")
         tokens, chars = self._texts(need_list)
         return need_list, columns(need_list, self.grid_map_), self.vectorizer_.transform(tokens, chars)
@@ -235,8 +235,9 @@ class Matcher:
     def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
         """Score of needs[i] with resources[i], for pairs chosen by the caller."""
         self._check_fitted()
-        need_list, need_cols, need_vectors = self._prepare(needs)
-        resource_list = [parse_resource(r) for r in resources]
+        # Pairs may repeat a need or a resource, so ids need not be unique here.
+        need_list, need_cols, need_vectors = self._prepare(needs, unique=False)
+        resource_list = _parse_all(resources, parse_resource, "resources", unique=False)
         if len(resource_list) != len(need_list):
             raise ValueError(f"resources: expected {len(need_list)} records, one per need, got {len(resource_list)}")
         tokens, chars = self._texts(resource_list)

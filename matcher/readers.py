@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from charset_normalizer import from_bytes
+
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
 from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
 
@@ -28,19 +30,23 @@ class Loaded(NamedTuple):
     skipped: list[RecordError]
 
 
+# Encodings that Chinese office software exports besides UTF-8: GB18030 is a superset of GBK and
+# GB2312; Big5 comes with traditional-script text.
+FALLBACK_ENCODINGS = ("gb18030", "big5")
+
+
 def decode(data: bytes, source: str) -> str:
-    """UTF-8 (with or without BOM), else GB18030, the superset of the GBK that local systems export."""
+    """UTF-8 (with or without BOM); else the GBK/GB18030 or Big5 reading that charset-normalizer finds likeliest."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as utf8_error:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
+        best = from_bytes(data, cp_isolation=list(FALLBACK_ENCODINGS)).best()
+        if best is None:
             raise LoadError(
-                f"{source}: expected UTF-8 or GBK/GB18030 text, got bytes that are neither "
-                f"(first bad byte at offset {utf8_error.start}); re-save the file as UTF-8"
+                f"{source}: expected UTF-8, GBK/GB18030 or Big5 text, got bytes that are none of these "
+                f"(first bad UTF-8 byte at offset {utf8_error.start}); re-save the file as UTF-8"
             ) from None
-        return text
+        return str(best)
 
 
 def _read_bytes(path: Path) -> bytes:

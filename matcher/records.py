@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,6 +23,7 @@ _KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
 _RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
 
 MAX_ID_CHARS = 200
+_WORD_CHAR = re.compile(r"[^\W_]")
 MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 20_000
 
@@ -118,7 +120,7 @@ def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False
         # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
         raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
     text = value.strip()
-    if required and not normalize(text).strip(" -"):
+    if required and not _WORD_CHAR.search(normalize(text)):
         raise RecordError(field, "text with at least one letter, digit or Chinese character", value)
     return text
 
