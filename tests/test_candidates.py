@@ -57,7 +57,7 @@ def _all_pairs(n_needs, n_resources):
 
 
 def test_nearby_index_finds_resources_in_the_area(lists):
-    grid_map, needs, resources = lists
+    grid_map, _, resources = lists
     nearby = cand.NearbyIndex(resources, grid_map)
     rows = nearby.within("P1", grid_map.code["P1"], 1)
     assert {resources.ids[r] for r in rows} == {"r-care", "r-food", "r-park"}

@@ -44,7 +44,7 @@ def test_cli_match_top_k_jsonl(lists, tmp_path, capsys):
 
 
 def test_cli_match_assign_xlsx(lists, tmp_path):
-    needs, resources, grids = lists
+    needs, resources, _ = lists
     out = tmp_path / "pairs.xlsx"
     assert main(["match", "--needs", str(needs), "--resources", str(resources), "--assign", "--min-score", "0.2",
                  "--out", str(out), "--quiet"]) == 0

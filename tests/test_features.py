@@ -21,20 +21,23 @@ def _table(need, resource, grids=GRIDS):
 
 
 def test_pair_features_same_grid_sets_all_inner_rings():
-    values, table = _table({"id": "n", "title": "托育服务", "grid": "P1"}, {"id": "r", "title": "托育名额", "grid": "P1"})
+    values, table = _table({"id": "n", "title": "托育服务", "grid": "P1"},
+                           {"id": "r", "title": "托育名额", "grid": "P1"})
     assert (values["same_grid"], values["same_area"], values["same_street"]) == (1, 1, 1)
     assert table.ring[0] == 0
 
 
 def test_pair_features_other_street_has_no_ring_bonus():
-    values, table = _table({"id": "n", "title": "托育服务", "grid": "P1"}, {"id": "r", "title": "托育名额", "grid": "P5"})
+    values, table = _table({"id": "n", "title": "托育服务", "grid": "P1"},
+                           {"id": "r", "title": "托育名额", "grid": "P5"})
     assert (values["same_grid"], values["same_area"], values["same_street"]) == (0, 0, 0)
     assert table.ring[0] == 3
 
 
 def test_pair_features_category_match_is_signed():
     same, _ = _table({"id": "n", "title": "托育", "category": "托育"}, {"id": "r", "title": "托育", "category": "托育"})
-    other, _ = _table({"id": "n", "title": "托育", "category": "托育"}, {"id": "r", "title": "托育", "category": "餐饮"})
+    other, _ = _table({"id": "n", "title": "托育", "category": "托育"},
+                      {"id": "r", "title": "托育", "category": "餐饮"})
     unknown, _ = _table({"id": "n", "title": "托育"}, {"id": "r", "title": "托育", "category": "餐饮"})
     assert (same["category_match"], other["category_match"], unknown["category_match"]) == (1, -1, 0)
 
@@ -59,5 +62,6 @@ def test_pair_features_text_cosines_are_in_unit_range():
 
 
 def test_pair_features_same_grid_id_counts_without_grid_list():
-    values, _ = _table({"id": "n", "title": "托育", "grid": "X9"}, {"id": "r", "title": "托育", "grid": "X9"}, grids=[])
+    values, _ = _table({"id": "n", "title": "托育", "grid": "X9"}, {"id": "r", "title": "托育", "grid": "X9"},
+                       grids=[])
     assert values["same_grid"] == 1

@@ -183,5 +183,5 @@ def test_load_refuses_arrays_that_need_pickle(fitted, tmp_path):
 
 
 def test_load_missing_folder_says_what_is_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match="expected a saved matcher folder with params.json"):
+    with pytest.raises(FileNotFoundError, match=r"expected a saved matcher folder with params\.json"):
         Matcher.load(tmp_path / "nothing")

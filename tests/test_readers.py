@@ -43,13 +43,14 @@ def test_load_list_reads_gbk_csv(tmp_path):
 
 
 def test_decode_reads_big5_traditional_text():
-    assert decode("社區需要托育服務，職工子女放學後無人照看".encode("big5"), "x") == "社區需要托育服務，職工子女放學後無人照看"
+    text = "社區需要托育服務，職工子女放學後無人照看"
+    assert decode(text.encode("big5"), "x") == text
 
 
 def test_load_list_rejects_undecodable_bytes(tmp_path):
     path = tmp_path / "needs.jsonl"
     path.write_bytes(bytes(range(128, 256)) * 4)
-    with pytest.raises(LoadError, match="needs.jsonl: expected UTF-8, GBK/GB18030 or Big5 text"):
+    with pytest.raises(LoadError, match=r"needs\.jsonl: expected UTF-8, GBK/GB18030 or Big5 text"):
         load_list(path, "needs")
 
 
@@ -63,7 +64,8 @@ def test_load_list_bad_record_rejects_whole_file_and_names_line_and_field(tmp_pa
 
 def test_load_list_skip_invalid_keeps_good_records_and_reports_bad(tmp_path):
     path = _jsonl(tmp_path / "resources.jsonl",
-                  [{"id": "r1", "title": "食堂"}, {"id": "r2", "title": "停车", "capacity": 0}, {"id": "r3", "title": "！"}])
+                  [{"id": "r1", "title": "食堂"}, {"id": "r2", "title": "停车", "capacity": 0},
+                   {"id": "r3", "title": "！"}])
     loaded = load_list(path, "resources", skip_invalid=True)
     assert [r.id for r in loaded.records] == ["r1"]
     assert [(e.record, e.field) for e in loaded.skipped] == [(2, "capacity"), (3, "title")]
@@ -98,7 +100,7 @@ def test_load_list_rejects_ten_megabyte_title(tmp_path):
 
 
 def test_load_list_missing_file(tmp_path):
-    with pytest.raises(LoadError, match="missing.jsonl: file not found"):
+    with pytest.raises(LoadError, match=r"missing\.jsonl: file not found"):
         load_list(tmp_path / "missing.jsonl", "needs")
 
 
@@ -119,14 +121,14 @@ def test_load_list_unknown_extension(tmp_path):
 def test_load_list_corrupt_xlsx(tmp_path):
     path = tmp_path / "needs.xlsx"
     path.write_bytes(b"not a zip file")
-    with pytest.raises(LoadError, match="needs.xlsx: expected an Excel .xlsx workbook, got unreadable content"):
+    with pytest.raises(LoadError, match=r"needs\.xlsx: expected an Excel \.xlsx workbook, got unreadable content"):
         load_list(path, "needs")
 
 
 def test_load_list_csv_without_id_column(tmp_path):
     path = tmp_path / "needs.csv"
     path.write_text("name,title\nx,托育\n", encoding="utf-8")
-    with pytest.raises(LoadError, match="needs.csv: expected a header row with an 'id' column"):
+    with pytest.raises(LoadError, match=r"needs\.csv: expected a header row with an 'id' column"):
         load_list(path, "needs")
 
 

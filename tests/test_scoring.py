@@ -50,7 +50,7 @@ def test_scorer_rejects_non_finite_weight():
 
 
 def test_scorer_rejects_non_positive_scale():
-    with pytest.raises(ValueError, match="scale of nearness: expected a positive finite number, got 0.0"):
+    with pytest.raises(ValueError, match=r"scale of nearness: expected a positive finite number, got 0\.0"):
         LinearScorer(weights={}, scale={"nearness": 0.0})
 
 
