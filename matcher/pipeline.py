@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class Matcher:
         self._check_grids(need_list, "needs")
         self.tokenizer_ = Tokenizer(backend=self.tokenizer_backend)
         self.scorer_ = LinearScorer.load(self.model_dir)
+        self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)
         need_tokens, need_chars = self._texts(need_list)
         self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams).fit(tokens + need_tokens, chars + need_chars)
@@ -139,13 +141,10 @@ class Matcher:
         if not hasattr(self, "resources_"):
             raise NotFittedError("This Matcher is not fitted yet: call fit(resources) or Matcher.load(path) first")
 
-    @property
+    @functools.cached_property
     def terms_(self) -> list[str]:
-        vocabulary = self.vectorizer_.word_.vocabulary_
-        terms = [""] * len(vocabulary)
-        for term, i in vocabulary.items():
-            terms[i] = term
-        return terms
+        """Word of each column of the word vectors; the vocabulary is fixed once fitted."""
+        return self.vectorizer_.terms()
 
     # -------------------------------------------------------------- matching
     def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True) -> tuple[list[Need], Columns, Vectors]:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 # Characters that make no n-gram worth counting (punctuation and spacing left after normalize).
 _NON_WORD = re.compile(r"[\W_]+")
@@ -53,9 +53,25 @@ class TextVectorizer:
         return self
 
     def transform(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> Vectors:
-        word = self.word_.transform(tokens).astype(np.float32, copy=False).tocsr()
-        char = self.char_.transform(chars).astype(np.float32, copy=False).tocsr()
-        return Vectors(word, char)
+        return Vectors(self._tfidf(self.word_, tokens), self._tfidf(self.char_, chars))
+
+    def _tfidf(self, vectorizer: TfidfVectorizer, docs: Sequence) -> sp.csr_matrix:
+        """TfidfVectorizer.transform without its per-call input validation.
+
+        The counting is scikit-learn's own (CountVectorizer.transform); weighting and
+        normalizing are the two lines TfidfTransformer applies. Validation costs more than
+        the work itself for the one-need queries the platform sends, and the inputs here
+        are always our own token lists. Tests hold this to TfidfVectorizer.transform.
+        """
+        counts = CountVectorizer.transform(vectorizer, docs).astype(np.float32).tocsr()
+        if self.sublinear_tf:
+            np.log(counts.data, counts.data)
+            counts.data += 1.0
+        counts.data *= vectorizer.idf_.astype(np.float32)[counts.indices]
+        return _l2_rows(counts)
+
+    def terms(self) -> list[str]:
+        return _ordered(self.word_.vocabulary_)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able settings and vocabularies, plus the IDF arrays, for saving without pickle."""
@@ -82,6 +98,15 @@ class TextVectorizer:
             vectorizer.fixed_vocabulary_ = True
             vectorizer.idf_ = idf
         return self
+
+
+def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale each row to unit length in place; empty rows stay empty."""
+    lengths = np.diff(matrix.indptr)
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]))
+    matrix.data /= norms[rows].astype(np.float32)
+    return matrix
 
 
 def _ordered(vocabulary: dict[str, int]) -> list[str]:

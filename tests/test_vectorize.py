@@ -54,3 +54,13 @@ def test_row_cosine_rejects_shape_mismatch():
 
 def test_char_text_keeps_only_word_characters():
     assert char_text("托育, 服务 (ai)!") == "托育服务ai"
+
+
+@pytest.mark.parametrize("sublinear_tf", [False, True])
+def test_vectorizer_transform_equals_sklearn_tfidf_transform(sublinear_tf):
+    tokens = [*TOKENS, ["托育", "托育", "托育", "服务"], ["火星"]]
+    chars = [*CHARS, "托育托育托育服务", "火星"]
+    vectorizer = TextVectorizer(sublinear_tf=sublinear_tf).fit(tokens, chars)
+    ours = vectorizer.transform(tokens, chars)
+    np.testing.assert_allclose(ours.word.toarray(), vectorizer.word_.transform(tokens).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(ours.char.toarray(), vectorizer.char_.transform(chars).toarray(), rtol=1e-6)
