@@ -42,8 +42,8 @@ def make_needs(count: int) -> list[dict]:
 
 
 class PlainRoute:
-    """The library route without Duijie: jieba-free char-free word TF-IDF is not comparable, so the
-    same tokens are used; sparse product per chunk, dense row, argpartition."""
+    """The plain library route on the same tokens: scikit-learn word TF-IDF, a sparse product per
+    chunk of needs made dense, and argpartition for the top k."""
 
     def __init__(self, matcher: Matcher, resources: list[dict]) -> None:
         self.tokenize = matcher.tokenizer_
@@ -56,7 +56,8 @@ class PlainRoute:
         vectors = self.vectorizer.transform([self.tokenize(matcher_text(n)) for n in needs])
         for start in range(0, vectors.shape[0], chunk):
             dense = (vectors[start:start + chunk] @ self.index_t).toarray()
-            top = np.argpartition(-dense, k, axis=1)[:, :k]
+            # Copy the k columns out: a slice would keep the whole chunk's index array alive.
+            top = np.argpartition(-dense, k, axis=1)[:, :k].copy()
             out.extend(top)
         return out
 

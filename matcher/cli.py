@@ -19,13 +19,13 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 COLUMNS = ("need_id", "rank", "resource_id", "score", "status", "reasons", "features")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="duijie",
-        description="Duijie (对接): pair needs (需求) with resources (资源). Lists are JSONL, CSV or XLSX files "
-        "(format by extension; UTF-8 or GBK). Each record needs an id and a title; see README.md for all fields.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = ("Duijie (对接): pair needs (需求) with resources (资源). Lists are JSONL, CSV or XLSX files "
+               "(format by extension; UTF-8 or GBK). Each record needs an id and a title; "
+               "see README.md for all fields.")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the engine's commands (match, demo) to a `duijie` parser."""
     match = commands.add_parser(
         "match", help="suggest resources for needs, or pair them globally with --assign",
         description="Suggest the best resources for every need (top-k), or with --assign make a global "
@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="output file (.jsonl, .csv, .xlsx; default: out/demo_pairs.csv)")
     demo.add_argument("--min-score", type=float, default=None, help="lowest score a pair may have")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duijie", description=DESCRIPTION)
+    add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -138,7 +143,11 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out a parsed match or demo command; 0 on success, 1 on bad input, 2 on bad options."""
     if getattr(args, "top_k", 1) < 1:
         print("duijie: error: --top-k: expected an integer >= 1", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +117,10 @@ class Matcher:
         self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)
         need_tokens, need_chars = self._texts(need_list)
-        self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams).fit(tokens + need_tokens, chars + need_chars)
-        self._index(resource_list, self.vectorizer_.transform(tokens, chars))
+        self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams)
+        vectors = self.vectorizer_.fit_transform(tokens + need_tokens, chars + need_chars)
+        n = len(resource_list)
+        self._index(resource_list, Vectors(vectors.word[:n], vectors.char[:n]))
         return self
 
     def _check_grids(self, records: Sequence[Need | Resource], what: str) -> None:
@@ -136,6 +138,10 @@ class Matcher:
         self._resource_columns = columns(resources, self.grid_map_)
         self._index_t = vectors.word.T.tocsr()
         self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
+
+    def __contains__(self, resource_id: object) -> bool:
+        """Whether a resource with this id is in the index."""
+        return hasattr(self, "_resource_row") and resource_id in self._resource_row
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "resources_"):
@@ -162,7 +168,8 @@ class Matcher:
         for start in starts:
             yield slice(start, min(start + self.chunk_size, n))
 
-    def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int) -> tuple[FeatureTable, np.ndarray]:
+    def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int,
+                         on_progress: Callable[[float], None] | None = None) -> tuple[FeatureTable, np.ndarray]:
         """Score the candidates of every need, chunk by chunk; keep each need's best k."""
         resources = self._resource_columns
         tables, scores = [], []
@@ -185,6 +192,8 @@ class Matcher:
                                          resource_row=table.resource_row[best], values=table.values[best],
                                          ring=table.ring[best], distance_km=table.distance_km[best]))
             scores.append(score[best])
+            if on_progress is not None:
+                on_progress(part.stop / len(need_cols.ids))
         if not tables:
             empty = pair_features(need_cols, resources, need_vectors, self.resource_vectors_, [], [], self.grid_map_)
             return empty, np.zeros(0)
@@ -217,13 +226,17 @@ class Matcher:
             out[row].append(suggestion)
         return out
 
-    def assign(self, needs: Iterable[NeedLike], k: int = 10, min_score: float | None = None) -> Assignment:
-        """Global pairing of the needs with the resources, best total score within capacities."""
+    def assign(self, needs: Iterable[NeedLike], k: int = 10, min_score: float | None = None, *,
+               on_progress: Callable[[float], None] | None = None) -> Assignment:
+        """Global pairing of the needs with the resources, best total score within capacities.
+
+        `on_progress`, if given, is called with the share of needs whose candidates are scored.
+        """
         self._check_fitted()
         k = _positive(k, "k")
         min_score = self.min_score if min_score is None else float(min_score)
         need_list, need_cols, need_vectors = self._prepare(needs)
-        table, score = self._candidate_table(need_cols, need_vectors, k)
+        table, score = self._candidate_table(need_cols, need_vectors, k, on_progress)
         capacity = self._resource_columns.capacity_left
         chosen = assign_pairs(table.need_row, table.resource_row, score, capacity, n_needs=len(need_list),
                               min_score=min_score)

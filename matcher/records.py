@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -120,7 +121,8 @@ def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False
         # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
         raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
     text = value.strip()
-    if required and not _WORD_CHAR.search(normalize(text)):
+    # NFKC is enough to tell: punctuation stays punctuation in every later step of normalize.
+    if required and not _WORD_CHAR.search(unicodedata.normalize("NFKC", text)):
         raise RecordError(field, "text with at least one letter, digit or Chinese character", value)
     return text
 

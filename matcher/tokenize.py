@@ -17,9 +17,10 @@ DEFAULT_SYNONYMS = DATA_DIR / "synonyms.tsv"
 BACKENDS = ("auto", "jieba", "rjieba")
 
 # jieba and jieba-rs cut runs like "0.4-110kv" or "1.6mpa" differently; re-cutting every token into
-# letter runs, numbers and non-ASCII runs makes the two agree and keeps units apart from values.
-_PIECES = re.compile(r"[a-z]+|\d+(?:\.\d+)*|[^\x00-\x7f]+")
-_WORDLESS = re.compile(r"^[\W_]+$")
+# letter runs, numbers and runs of non-ASCII word characters makes the two agree, keeps units apart
+# from values and drops punctuation. Tokens are joined with NUL, which no piece can contain, so one
+# regex pass over the whole text cuts every token at once.
+_PIECES = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)*|[^\W\x00-\x7f]+")
 
 
 def read_dictionary(path: Path) -> list[tuple[str, int | None]]:
@@ -104,15 +105,9 @@ class Tokenizer:
     def __call__(self, text: str) -> list[str]:
         if self._cut is None:
             self._build()
-        tokens: list[str] = []
-        for raw in self._cut(text):
-            if raw.isspace() or _WORDLESS.match(raw):
-                continue
-            for piece in _PIECES.findall(raw):
-                piece = self._synonym.get(piece, piece)
-                if piece not in self._stop and not _WORDLESS.match(piece):
-                    tokens.append(piece)
-        return tokens
+        synonym, stop = self._synonym, self._stop
+        pieces = (synonym.get(p, p) for p in _PIECES.findall("\x00".join(self._cut(text))))
+        return [p for p in pieces if p not in stop]
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(text) for text in texts]

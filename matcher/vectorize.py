@@ -45,12 +45,17 @@ class TextVectorizer:
         return word, char
 
     def fit(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> TextVectorizer:
+        self.fit_transform(tokens, chars)
+        return self
+
+    def fit_transform(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> Vectors:
+        """Fit both vocabularies and return the vectors of the same texts, counting each text once."""
         if len(tokens) == 0:
             raise ValueError("texts: expected at least one text to fit the vocabulary, got none")
         self.word_, self.char_ = self._make()
-        self.word_.fit(tokens)
-        self.char_.fit(chars)
-        return self
+        word = self.word_.fit_transform(tokens).astype(np.float32, copy=False).tocsr()
+        char = self.char_.fit_transform(chars).astype(np.float32, copy=False).tocsr()
+        return Vectors(word, char)
 
     def transform(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> Vectors:
         return Vectors(self._tfidf(self.word_, tokens), self._tfidf(self.char_, chars))

@@ -1,0 +1,89 @@
+"""Staff decisions: accept a suggestion (a project is formed) or reject it; project status changes."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, status
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from api import audit
+from api.deps import Principal, forbid_grid
+from api.tables import NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
+
+PROJECT_MOVES = {"active": {"completed", "cancelled"}}
+
+
+def get_suggestion(session: Session, suggestion_id: int, principal: Principal) -> SuggestionRow:
+    row = session.get(SuggestionRow, suggestion_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"suggestion {suggestion_id} not found")
+    forbid_grid(principal, session.get(NeedRow, row.need_id).grid)
+    return row
+
+
+def _claim(session: Session, row: SuggestionRow, new_status: str) -> None:
+    # A conditional update is the lock: of two reviewers deciding at once, exactly one changes the row.
+    claimed = session.execute(update(SuggestionRow).where(SuggestionRow.id == row.id,
+                                                          SuggestionRow.status == "pending")
+                              .values(status=new_status)).rowcount
+    if claimed == 0:
+        session.refresh(row)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"suggestion {row.id} is already {row.status}")
+
+
+def accept(session: Session, suggestion_id: int, principal: Principal) -> ProjectRow:
+    """Form a project from a pending suggestion; call inside a transaction (all of it or nothing)."""
+    row = get_suggestion(session, suggestion_id, principal)
+    _claim(session, row, "accepted")
+    took = session.execute(update(ResourceRow).where(ResourceRow.id == row.resource_id,
+                                                     ResourceRow.status == "open",
+                                                     ResourceRow.taken < ResourceRow.capacity)
+                           .values(taken=ResourceRow.taken + 1)).rowcount
+    if took == 0:
+        resource = session.get(ResourceRow, row.resource_id)
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"resource {row.resource_id!r} can take no more needs: {resource.status}, "
+                            f"{resource.taken} of {resource.capacity} taken")
+    project = ProjectRow(suggestion_id=row.id, need_id=row.need_id, resource_id=row.resource_id)
+    session.add(project)
+    # The need is served: its other suggestions leave the queue.
+    session.execute(update(SuggestionRow).where(SuggestionRow.need_id == row.need_id,
+                                                SuggestionRow.status == "pending").values(status="superseded"))
+    session.add(ReviewRow(suggestion_id=row.id, decision="accepted", key_id=principal.key_id))
+    session.flush()
+    audit.record(session, principal.actor, "accept", "suggestion", row.id, {"project": project.id})
+    return project
+
+
+def reject(session: Session, suggestion_id: int, principal: Principal, reason: str, note: str) -> SuggestionRow:
+    row = get_suggestion(session, suggestion_id, principal)
+    _claim(session, row, "rejected")
+    session.add(ReviewRow(suggestion_id=row.id, decision="rejected", reason=reason, note=note,
+                          key_id=principal.key_id))
+    audit.record(session, principal.actor, "reject", "suggestion", row.id, {"reason": reason, "note": note})
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def move_project(session: Session, project_id: int, principal: Principal, new_status: str,
+                 outcome: str) -> ProjectRow:
+    project = session.get(ProjectRow, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
+    forbid_grid(principal, session.get(NeedRow, project.need_id).grid)
+    if new_status not in PROJECT_MOVES.get(project.status, set()):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"project {project_id} is {project.status}: it cannot become {new_status}")
+    moved = session.execute(update(ProjectRow).where(ProjectRow.id == project_id, ProjectRow.status == "active")
+                            .values(status=new_status, outcome=outcome)).rowcount
+    if moved == 0:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"project {project_id} was changed by someone else")
+    if new_status == "cancelled":
+        # A cancelled project gives its place on the resource back.
+        session.execute(update(ResourceRow).where(ResourceRow.id == project.resource_id, ResourceRow.taken > 0)
+                        .values(taken=ResourceRow.taken - 1))
+    audit.record(session, principal.actor, new_status, "project", project_id, {"outcome": outcome})
+    session.flush()
+    session.refresh(project)
+    return project

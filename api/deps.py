@@ -1,0 +1,96 @@
+"""Request dependencies: database session, the caller's key and role, the shared engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, NamedTuple
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from api.engine import EngineState
+from api.keys import find_key
+from api.settings import Settings
+
+
+class Principal(NamedTuple):
+    """Who is calling: the key's id, role and (for staff) the grids it may see."""
+
+    key_id: int | None
+    role: str
+    grids: frozenset[str]
+
+    @property
+    def actor(self) -> tuple[int | None, str]:
+        return self.key_id, f"{self.role}:{self.key_id}"
+
+    def sees(self, grid: str) -> bool:
+        return self.role != "staff" or grid in self.grids
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_engine(request: Request) -> EngineState:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def get_principal(request: Request) -> Principal:
+    key = _bearer(request)
+    if key is None:
+        # The review page signs staff in with the same keys and keeps the key id in its session.
+        session_key = getattr(request.state, "session_principal", None)
+        if session_key is not None:
+            return session_key
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "missing API key: send the header 'Authorization: Bearer KEY'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    with request.app.state.sessions() as session:
+        row = find_key(session, key)
+        if row is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API key not recognized or revoked",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Principal(row.id, row.role, frozenset(row.grids or []))
+
+
+def require(*roles: str):
+    """Dependency that lets only the given roles through (admin always passes)."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"role '{principal.role}' may not do this: it needs one of {', '.join(roles)} or admin")
+        return principal
+
+    return check
+
+
+def forbid_grid(principal: Principal, grid: str) -> None:
+    if not principal.sees(grid):
+        bound = ", ".join(sorted(principal.grids))
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"staff key may not act on grid '{grid}': it is bound to {bound}")
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[EngineState, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Anyone = Annotated[Principal, Depends(get_principal)]
+Platform = Annotated[Principal, Depends(require("platform"))]
+Reader = Annotated[Principal, Depends(require("platform", "staff", "analyst"))]
+Reviewer = Annotated[Principal, Depends(require("staff"))]
+Matcher_ = Annotated[Principal, Depends(require("platform", "staff"))]
+Analyst = Annotated[Principal, Depends(require("analyst"))]
+Admin = Annotated[Principal, Depends(require())]

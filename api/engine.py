@@ -1,0 +1,154 @@
+"""The one shared Matcher of the service, kept in step with every write to the lists.
+
+Writes to resources reach the index through Matcher.add/remove at once; when enough was
+added since the last fit for the vocabulary to drift, a background refit rebuilds the index
+from the database and swaps it in, replaying the writes that came in meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.tables import GridRow, NeedRow, ResourceRow
+from matcher import Matcher, Need, Resource
+from matcher.records import Grid
+from matcher.scoring import LinearScorer
+from matcher.suggestion import Assignment, Suggestion
+
+log = logging.getLogger("duijie.engine")
+
+
+def need_record(row: NeedRow) -> Need:
+    return Need(id=row.id, title=row.title, description=row.description, category=row.category, grid=row.grid,
+                side=row.side, lat=row.lat, lon=row.lon, deadline=row.deadline, status=row.status, ring=row.ring)
+
+
+def resource_record(row: ResourceRow) -> Resource:
+    return Resource(id=row.id, title=row.title, description=row.description, category=row.category, grid=row.grid,
+                    side=row.side, lat=row.lat, lon=row.lon, capacity=row.capacity, taken=row.taken,
+                    status=row.status)
+
+
+def grid_record(row: GridRow) -> Grid:
+    return Grid(id=row.id, name=row.name, kind=row.kind, parent=row.parent, street=row.street)
+
+
+class EngineState:
+    def __init__(self, sessions: sessionmaker[Session], model_dir: Path, *, refit_drift: float = 0.2,
+                 matcher: Matcher | None = None) -> None:
+        self._sessions = sessions
+        self._lock = threading.RLock()
+        self._refit_drift = refit_drift
+        self._replay: list[tuple[str, object]] | None = None
+        self._refitting: threading.Thread | None = None
+        self.scorer = LinearScorer.load(model_dir)
+        self.matcher = matcher
+        self._added = 0
+        self._fitted_size = len(matcher.resources_) if matcher is not None else 0
+        if matcher is not None:
+            matcher.scorer_ = self.scorer
+
+    # ------------------------------------------------------------- building
+    def _build(self) -> Matcher | None:
+        with self._sessions() as session:
+            resources = [resource_record(r) for r in session.scalars(
+                select(ResourceRow).where(ResourceRow.status == "open").order_by(ResourceRow.id))]
+            needs = [need_record(n) for n in session.scalars(select(NeedRow).order_by(NeedRow.id))]
+            grids = [grid_record(g) for g in session.scalars(select(GridRow).order_by(GridRow.id))]
+        if not resources:
+            return None
+        matcher = Matcher().fit(resources, needs, grids=grids)
+        matcher.scorer_ = self.scorer
+        return matcher
+
+    def rebuild(self) -> None:
+        """Fit a fresh index from the database now (start-up, grid changes)."""
+        with self._lock:
+            self.matcher = self._build()
+            self._fitted_size = len(self.matcher.resources_) if self.matcher else 0
+            self._added = 0
+
+    def _refit_in_background(self) -> None:
+        with self._lock:
+            if self._refitting is not None and self._refitting.is_alive():
+                return
+            self._replay = []
+            self._refitting = threading.Thread(target=self._refit, name="duijie-refit", daemon=True)
+            self._refitting.start()
+
+    def _refit(self) -> None:
+        try:
+            fresh = self._build()
+        except Exception:  # a failed refit keeps the current index serving
+            log.exception("background refit failed; the current index stays in use")
+            with self._lock:
+                self._replay = None
+            return
+        with self._lock:
+            for op, payload in self._replay or []:
+                fresh = _apply(fresh, op, payload)
+            self.matcher, self._replay = fresh, None
+            self._fitted_size = len(fresh.resources_) if fresh else 0
+            self._added = 0
+            log.info("vocabulary refitted on %d resources", self._fitted_size)
+
+    def wait_for_refit(self, timeout: float = 60.0) -> None:
+        thread = self._refitting
+        if thread is not None:
+            thread.join(timeout)
+
+    # ------------------------------------------------------------- keeping in step
+    def resource_saved(self, resource: Resource) -> None:
+        """A resource was created or edited: (re)index it, or drop it when closed."""
+        with self._lock:
+            if self._replay is not None:
+                self._replay.append(("save", resource))
+            if self.matcher is None:
+                if resource.status == "open":
+                    self.rebuild()
+                return
+            self.matcher = _apply(self.matcher, "save", resource)
+            self._added += 1
+            if self._added > self._refit_drift * max(self._fitted_size, 50):
+                self._refit_in_background()
+
+    def set_scorer(self, scorer: LinearScorer) -> None:
+        """Switch the scoring model; requests after this line use it, none sees half of each."""
+        with self._lock:
+            self.scorer = scorer
+            if self.matcher is not None:
+                self.matcher.scorer_ = scorer
+
+    # ------------------------------------------------------------- matching
+    @property
+    def model_version(self) -> str:
+        return self.scorer.version
+
+    def top_k(self, needs: Sequence[Need], k: int) -> list[list[Suggestion]]:
+        with self._lock:
+            if self.matcher is None:
+                return [[] for _ in needs]
+            return self.matcher.top_k(needs, k=k)
+
+    def assign(self, needs: Sequence[Need], k: int, min_score: float,
+               on_progress: Callable[[float], None] | None = None) -> Assignment:
+        with self._lock:
+            if self.matcher is None:
+                return Assignment([], {n.id: "no_candidate: no open resource is listed yet" for n in needs})
+            return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress)
+
+
+def _apply(matcher: Matcher | None, op: str, resource: Resource) -> Matcher | None:
+    if matcher is None:
+        return None
+    if resource.id in matcher:
+        matcher.remove([resource.id])
+    if op == "save" and resource.status == "open":
+        matcher.add([resource])
+    return matcher

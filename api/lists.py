@@ -1,0 +1,162 @@
+"""The needs, resources and grids lists: checked create (idempotent by id), update, close and query."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from api import audit
+from api.deps import Principal, forbid_grid
+from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
+from matcher.errors import RecordError
+from matcher.proximity import GridMap
+from matcher.records import parse_grid, parse_need, parse_resource
+
+ROWS = {"needs": NeedRow, "resources": ResourceRow, "grids": GridRow}
+PARSERS = {"needs": parse_need, "resources": parse_resource, "grids": parse_grid}
+ENTITY = {"needs": "need", "resources": "resource", "grids": "grid"}
+# Fields the service owns; a caller cannot set them through create or update.
+SERVICE_FIELDS = {"status", "taken", "escalated", "escalated_at", "created_at", "updated_at"}
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def check(kind: str, data: dict[str, Any]):
+    """Run the engine's own record checks, so the API and the files accept exactly the same records."""
+    try:
+        return PARSERS[kind](data)
+    except RecordError as exc:
+        raise unprocessable(str(exc)) from None
+
+
+def row_fields(record) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def check_grid(session: Session, grid: str) -> None:
+    if grid and session.get(GridRow, grid) is None:
+        raise unprocessable(f"field 'grid': expected the id of a grid in the grid list, got {grid!r}")
+
+
+def check_grid_tree(session: Session, changed: GridRow | dict) -> None:
+    """Refuse a grid whose parent is unknown, a point, or makes a cycle, checked on the whole tree."""
+    rows = {g.id: g for g in session.scalars(select(GridRow))}
+    records = [parse_grid({"id": g.id, "name": g.name, "kind": g.kind, "parent": g.parent, "street": g.street})
+               for g in rows.values() if g.id != changed["id"]]
+    records.append(check("grids", changed))
+    try:
+        GridMap(records)
+    except RecordError as exc:
+        raise unprocessable(f"field '{exc.field}': expected {exc.expected}, got {exc.shown}") from None
+
+
+def _same(row, fields: dict[str, Any]) -> bool:
+    return all(getattr(row, name) == value for name, value in fields.items() if name not in SERVICE_FIELDS)
+
+
+def create(session: Session, kind: str, payload: dict[str, Any], principal: Principal,
+           defaults: dict[str, Any] | None = None) -> tuple[Any, bool]:
+    """Insert a record, or return the stored one when a retry sends the same id and content."""
+    table = ROWS[kind]
+    payload = {k: v for k, v in payload.items() if v is not None}
+    for name, value in (defaults or {}).items():
+        payload.setdefault(name, value)
+    record = check(kind, payload)
+    fields = row_fields(record)
+    existing = session.get(table, record.id)
+    if existing is not None:
+        if _same(existing, fields):
+            return existing, False
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"{ENTITY[kind]} {record.id!r} already exists with other content; use PATCH to change it")
+    if kind == "grids":
+        check_grid_tree(session, fields)
+    else:
+        check_grid(session, record.grid)
+        forbid_grid(principal, record.grid)
+    row = table(**fields)
+    session.add(row)
+    audit.record(session, principal.actor, "create", ENTITY[kind], record.id)
+    return row, True
+
+
+def get_or_404(session: Session, kind: str, record_id: str):
+    row = session.get(ROWS[kind], record_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{ENTITY[kind]} {record_id!r} not found")
+    return row
+
+
+def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any], principal: Principal):
+    """Apply a partial update after checking the whole changed record."""
+    row = get_or_404(session, kind, record_id)
+    if kind != "grids":
+        forbid_grid(principal, row.grid)
+    merged = {**{c.key: getattr(row, c.key) for c in row.__table__.columns}, **changes, "id": row.id}
+    if kind == "resources" and merged["capacity"] < row.taken:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"field 'capacity': expected at least the {row.taken} needs it already serves, "
+                            f"got {merged['capacity']}")
+    record = check(kind, merged)
+    fields = row_fields(record)
+    if kind == "grids":
+        check_grid_tree(session, fields)
+    else:
+        check_grid(session, record.grid)
+        forbid_grid(principal, record.grid)
+    for name, value in fields.items():
+        if name not in SERVICE_FIELDS and name != "id":
+            setattr(row, name, value)
+    audit.record(session, principal.actor, "update", ENTITY[kind], record_id, {"fields": sorted(changes)})
+    return row
+
+
+def close(session: Session, kind: str, record_id: str, principal: Principal):
+    """Close a need or resource; its pending suggestions are withdrawn from the review queue."""
+    row = get_or_404(session, kind, record_id)
+    forbid_grid(principal, row.grid)
+    if row.status != "closed":
+        row.status = "closed"
+        column = SuggestionRow.need_id if kind == "needs" else SuggestionRow.resource_id
+        session.execute(update(SuggestionRow).where(column == record_id, SuggestionRow.status == "pending")
+                        .values(status="withdrawn"))
+        audit.record(session, principal.actor, "close", ENTITY[kind], record_id)
+    return row
+
+
+def query(kind: str, principal: Principal, *, grid: str | None = None, street: str | None = None,
+          category: str | None = None, side: str | None = None, status_: str | None = None,
+          escalated: bool | None = None) -> Select:
+    table = ROWS[kind]
+    stmt = select(table)
+    if kind == "grids":
+        if street is not None:
+            stmt = stmt.where(table.street == street)
+        return stmt.order_by(table.id)
+    if principal.role == "staff":
+        stmt = stmt.where(table.grid.in_(principal.grids))
+    if grid is not None:
+        stmt = stmt.where(table.grid == grid)
+    if street is not None:
+        stmt = stmt.where(table.grid.in_(select(GridRow.id).where(GridRow.street == street)))
+    if category is not None:
+        stmt = stmt.where(table.category == category)
+    if side is not None:
+        stmt = stmt.where(table.side == side)
+    if status_ is not None:
+        stmt = stmt.where(table.status == status_)
+    if escalated is not None and kind == "needs":
+        stmt = stmt.where(table.escalated == escalated)
+    return stmt.order_by(table.id)
+
+
+def page(session: Session, stmt: Select, limit: int, offset: int) -> dict[str, Any]:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return {"items": list(session.scalars(stmt.limit(limit).offset(offset))), "total": total, "limit": limit,
+            "offset": offset}

@@ -1,0 +1,90 @@
+"""Builds the FastAPI app: database, engine and background work are set up in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from api.db import make_engine, make_sessions, migrate
+from api.demo import SYSTEM, load_demo
+from api.engine import EngineState
+from api.escalation import escalate
+from api.jobs import BatchRunner, mark_interrupted
+from api.models_state import active_model_dir
+from api.routes import admin, match, models, projects, suggestions
+from api.routes.lists_routes import grids, needs, resources
+from api.settings import Settings
+from matcher import Matcher
+from matcher.errors import RecordError
+
+log = logging.getLogger("duijie.service")
+
+
+async def _escalate_periodically(app: FastAPI, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            with app.state.sessions() as session, session.begin():
+                flagged = escalate(session, dt.date.today(), SYSTEM.actor)
+            if flagged:
+                log.info("escalated %d needs", len(flagged))
+        except Exception:  # the next round tries again; the service keeps serving
+            log.exception("periodic escalation failed")
+
+
+def create_app(settings: Settings | None = None, *, matcher: Matcher | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = make_engine(settings.database_url)
+        migrate(db)
+        app.state.sessions = make_sessions(db)
+        mark_interrupted(app.state.sessions)
+        demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
+        app.state.engine = EngineState(app.state.sessions, active_model_dir(app.state.sessions, settings),
+                                       refit_drift=settings.refit_drift, matcher=matcher)
+        if matcher is None:
+            app.state.engine.rebuild()
+        app.state.batches = BatchRunner(app.state.sessions, app.state.engine)
+        if demo_loaded:
+            app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
+            app.state.batches.wait()
+        task = (asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s))
+                if settings.escalation_interval_s > 0 else None)
+        yield
+        if task is not None:
+            task.cancel()
+        app.state.batches.wait(timeout=30)
+        db.dispose()
+
+    app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan,
+                  description="Pairs needs (需求) with resources (资源) and keeps the projects list (项目清单).")
+    app.state.settings = settings
+    for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
+                   admin.ops, models.router):
+        app.include_router(router)
+
+    @app.exception_handler(RecordError)
+    async def _record_error(_: Request, exc: RecordError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse({"detail": "the change conflicts with stored data (a duplicate or a full resource)"},
+                            status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database busy: %s", exc)
+        return JSONResponse({"detail": "the database is busy; retry shortly"},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+
+    return app

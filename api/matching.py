@@ -1,0 +1,53 @@
+"""Matching on stored lists: one need's top-k as pending suggestions, and which needs are already served."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import HTTPException, status
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.engine import EngineState, need_record
+from api.tables import NeedRow, ProjectRow, SuggestionRow
+from matcher.suggestion import Suggestion
+
+LIVE_PROJECT = ("active", "completed")
+
+
+def served(session: Session, need_ids: Sequence[str] | None = None) -> set[str]:
+    """Needs that already have a live project: they are not matched again."""
+    stmt = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
+    if need_ids is not None:
+        stmt = stmt.where(ProjectRow.need_id.in_(list(need_ids)))
+    return set(session.scalars(stmt))
+
+
+def store(session: Session, suggestions: Sequence[Suggestion], need_ids: Sequence[str], model_version: str,
+          origin: str) -> list[SuggestionRow]:
+    """Replace the needs' pending suggestions with new ones, inside the caller's transaction."""
+    if need_ids:
+        session.execute(update(SuggestionRow).where(SuggestionRow.need_id.in_(list(need_ids)),
+                                                    SuggestionRow.status == "pending").values(status="superseded"))
+    rows = [SuggestionRow(need_id=s.need_id, resource_id=s.resource_id, score=s.score, features=s.features,
+                          reasons=s.reasons, model_version=model_version, origin=origin) for s in suggestions]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def match_need(session: Session, engine: EngineState, need: NeedRow, k: int) -> list[SuggestionRow]:
+    """Top-k for one stored need, kept as pending suggestions (earlier pending ones are superseded).
+
+    Commits the session: the new suggestions and the superseding land together.
+    """
+    if need.status != "open":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} is closed: reopen it before matching")
+    if served(session, [need.id]):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} already has a project")
+    # The engine and the model version are read together, so each stored row names the model that scored it.
+    version = engine.model_version
+    (suggestions,) = engine.top_k([need_record(need)], k=k)
+    rows = store(session, suggestions, [need.id], version, "match")
+    session.commit()
+    return rows

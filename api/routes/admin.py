@@ -1,0 +1,80 @@
+"""Admin and operations routes: API keys, the audit log, escalation, health and readiness."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select, text
+
+from api import audit, lists
+from api.deps import Admin, Analyst, Platform, SessionDep
+from api.escalation import escalate
+from api.keys import create_key, revoke_key
+from api.routes.listing import Limit, Offset
+from api.schemas import EscalationResult, KeyCreate, KeyCreated, KeyPublic, Page
+from api.tables import ApiKeyRow, AuditRow
+
+keys = APIRouter(prefix="/v1/keys", tags=["keys"])
+ops = APIRouter(tags=["operations"])
+
+
+@keys.post("", response_model=KeyCreated, status_code=status.HTTP_201_CREATED,
+           summary="Create an API key; the key is shown in this answer only")
+def create(body: KeyCreate, principal: Admin, session: SessionDep):
+    with session.begin():
+        try:
+            row, plain = create_key(session, body.role, body.grids, body.note)
+        except ValueError as exc:
+            raise lists.unprocessable(str(exc)) from None
+        audit.record(session, principal.actor, "create", "key", row.id, {"role": row.role, "grids": row.grids})
+    return {**KeyPublic.model_validate(row).model_dump(), "key": plain}
+
+
+@keys.get("", response_model=list[KeyPublic], summary="List API keys (never the keys themselves)")
+def list_keys(principal: Admin, session: SessionDep):
+    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))
+
+
+@keys.post("/{key_id}/revoke", response_model=KeyPublic, summary="Revoke an API key")
+def revoke(key_id: int, principal: Admin, session: SessionDep):
+    with session.begin():
+        try:
+            row = revoke_key(session, key_id)
+        except LookupError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        audit.record(session, principal.actor, "revoke", "key", key_id)
+    return row
+
+
+@ops.get("/v1/audit", tags=["audit"], summary="The audit log, newest first")
+def audit_log(principal: Analyst, session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> Page[dict[str, Any]]:
+    rows = lists.page(session, select(AuditRow).order_by(AuditRow.id.desc()), limit, offset)
+    rows["items"] = [{"id": r.id, "key_id": r.key_id, "actor": r.actor, "action": r.action, "entity": r.entity,
+                      "entity_id": r.entity_id, "detail": r.detail, "created_at": r.created_at} for r in rows["items"]]
+    return rows
+
+
+@ops.post("/v1/escalate", response_model=EscalationResult, tags=["needs"],
+          summary="Flag needs past their deadline with no project and widen their ring")
+def run_escalation(principal: Platform, session: SessionDep):
+    with session.begin():
+        return {"escalated": escalate(session, dt.date.today(), principal.actor)}
+
+
+@ops.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/readyz", summary="Database reachable and model loaded")
+def readyz(request: Request, session: SessionDep) -> dict[str, Any]:
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"database not reachable: {type(exc).__name__}") from None
+    engine = request.app.state.engine
+    return {"status": "ready", "model_version": engine.model_version,
+            "resources_indexed": len(engine.matcher.resources_) if engine.matcher else 0}

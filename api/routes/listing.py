@@ -1,0 +1,121 @@
+"""Routes shared by the needs, resources and grids lists, built once per list.
+
+No `from __future__ import annotations` here: FastAPI reads the body types of the
+per-list functions at runtime, and they are local to `build`.
+"""
+
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, UploadFile, status
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api import lists
+from api.deps import EngineDep, Platform, Reader, SessionDep, SettingsDep
+from api.engine import resource_record
+from api.schemas import Page, UploadResult
+from api.tables import GridRow
+from matcher.errors import InvalidRecordsError, LoadError
+from matcher.readers import FORMATS, load_list
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+# Far above a real list upload; refuses before reading a runaway body into memory twice.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def _after_write(kind: str, engine, rows: list) -> None:
+    """Keep the engine in step once the write has committed."""
+    if kind == "resources":
+        for row in rows:
+            engine.resource_saved(resource_record(row))
+    elif kind == "grids" and rows:
+        engine.rebuild()
+
+
+def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel],
+          public_model: type[BaseModel]) -> APIRouter:
+    router = APIRouter(prefix=f"/v1/{kind}", tags=[kind])
+    entity = lists.ENTITY[kind]
+
+    def defaults(settings) -> dict[str, Any]:
+        return {"ring": settings.initial_ring} if kind == "needs" else {}
+
+    @router.post("", response_model=public_model, status_code=status.HTTP_201_CREATED,
+                 summary=f"Create one {entity} (a retry with the same id and content returns it with 200)")
+    def create(body: create_model, response: Response, principal: Platform, session: SessionDep,  # type: ignore[valid-type]
+               engine: EngineDep, settings: SettingsDep):
+        with session.begin():
+            row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
+        if created:
+            _after_write(kind, engine, [row])
+        else:
+            response.status_code = status.HTTP_200_OK
+        return row
+
+    @router.post("/upload", response_model=UploadResult,
+                 summary=f"Create {kind} in bulk from a JSONL, CSV or XLSX file, all or nothing")
+    def upload(file: UploadFile, principal: Platform, session: SessionDep, engine: EngineDep,
+               settings: SettingsDep, skip_invalid: bool = False):
+        suffix = Path(file.filename or "").suffix.lower()
+        if suffix not in FORMATS:
+            raise lists.unprocessable(f"file: expected a name ending in {', '.join(FORMATS)}, got {file.filename!r}")
+        data = file.file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise lists.unprocessable(f"file: expected at most {MAX_UPLOAD_BYTES // 2**20} MB, got more")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            path.write_bytes(data)
+            grid_ids = None if kind == "grids" else set(session.scalars(select(GridRow.id)))
+            session.rollback()
+            try:
+                loaded = load_list(path, kind, skip_invalid=skip_invalid, grid_ids=grid_ids)
+            except (LoadError, InvalidRecordsError) as exc:
+                raise lists.unprocessable(str(exc).replace(str(path), file.filename or "file")) from None
+        created = []
+        with session.begin():
+            for record in loaded.records:
+                row, is_new = lists.create(session, kind, lists.row_fields(record), principal, defaults(settings))
+                if is_new:
+                    created.append(row)
+        _after_write(kind, engine, created)
+        return UploadResult(created=len(created), unchanged=len(loaded.records) - len(created),
+                            skipped=[str(e).replace(str(path), file.filename or "file") for e in loaded.skipped])
+
+    @router.get("", response_model=Page[public_model], summary=f"List {kind} with filters and pagination")
+    def list_(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
+              category: str | None = None, side: str | None = None, status_: Annotated[
+                  str | None, Query(alias="status")] = None, escalated: bool | None = None,
+              limit: Limit = 50, offset: Offset = 0):
+        stmt = lists.query(kind, principal, grid=grid, street=street, category=category, side=side,
+                           status_=status_, escalated=escalated)
+        return lists.page(session, stmt, limit, offset)
+
+    @router.get("/{record_id}", response_model=public_model, summary=f"Read one {entity}")
+    def read(record_id: str, principal: Reader, session: SessionDep):
+        row = lists.get_or_404(session, kind, record_id)
+        if kind != "grids":
+            lists.forbid_grid(principal, row.grid)
+        return row
+
+    @router.patch("/{record_id}", response_model=public_model, summary=f"Change fields of one {entity}")
+    def modify(record_id: str, body: update_model, principal: Platform, session: SessionDep,  # type: ignore[valid-type]
+               engine: EngineDep):
+        with session.begin():
+            row = lists.modify(session, kind, record_id, body.model_dump(exclude_unset=True), principal)
+        _after_write(kind, engine, [row])
+        return row
+
+    if kind != "grids":
+        @router.post("/{record_id}/close", response_model=public_model,
+                     summary=f"Close one {entity}; its pending suggestions leave the review queue")
+        def close(record_id: str, principal: Platform, session: SessionDep, engine: EngineDep):
+            with session.begin():
+                row = lists.close(session, kind, record_id, principal)
+            _after_write(kind, engine, [row])
+            return row
+
+    return router

@@ -1,0 +1,43 @@
+"""Match routes: one need's top-k now, or a global batch assignment as a background job."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from api import lists
+from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep, forbid_grid
+from api.matching import match_need
+from api.schemas import BatchJobPublic, BatchRequest, MatchRequest, MatchResponse
+from api.tables import BatchJobRow
+
+router = APIRouter(prefix="/v1/match", tags=["match"])
+
+
+@router.post("", response_model=MatchResponse, summary="Top-k resources for one need, stored as pending suggestions")
+def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: EngineDep, settings: SettingsDep):
+    if body.need is not None:
+        if principal.role == "staff":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a staff key may match stored needs by need_id only")
+        with session.begin():
+            need, _ = lists.create(session, "needs", body.need.model_dump(), principal,
+                                         {"ring": settings.initial_ring})
+    else:
+        need = lists.get_or_404(session, "needs", body.need_id)
+        forbid_grid(principal, need.grid)
+    return {"suggestions": match_need(session, engine, need, body.k)}
+
+
+@router.post("/batch", response_model=BatchJobPublic, status_code=status.HTTP_202_ACCEPTED,
+             summary="Start a global capacity-aware assignment over open needs (409 while one runs)")
+def batch(body: BatchRequest, principal: Platform, request: Request, settings: SettingsDep):
+    filters = body.model_dump(exclude={"k", "min_score"}, exclude_none=True)
+    min_score = settings.min_score if body.min_score is None else body.min_score
+    return request.app.state.batches.start(filters, body.k, min_score, principal)
+
+
+@router.get("/batch/{job_id}", response_model=BatchJobPublic, summary="Status, progress and result of a batch job")
+def batch_status(job_id: str, principal: Reader, session: SessionDep):
+    job = session.get(BatchJobRow, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch job {job_id!r} not found")
+    return job

@@ -1,0 +1,51 @@
+"""Project routes: the projects list (项目清单) and status changes with an outcome note."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import select
+
+from api import decisions, lists
+from api.deps import EngineDep, Reader, Reviewer, SessionDep, forbid_grid
+from api.engine import resource_record
+from api.routes.listing import Limit, Offset
+from api.schemas import Page, ProjectPublic, ProjectUpdate
+from api.tables import NeedRow, ProjectRow, ResourceRow
+
+router = APIRouter(prefix="/v1/projects", tags=["projects"])
+
+
+@router.get("", response_model=Page[ProjectPublic], summary="List projects (staff see their own grids only)")
+def list_projects(principal: Reader, session: SessionDep, grid: str | None = None,
+                  status_: Annotated[Literal["active", "completed", "cancelled"] | None, Query(alias="status")] = None,
+                  limit: Limit = 50, offset: Offset = 0):
+    stmt = select(ProjectRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
+    if principal.role == "staff":
+        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
+    if grid is not None:
+        stmt = stmt.where(NeedRow.grid == grid)
+    if status_ is not None:
+        stmt = stmt.where(ProjectRow.status == status_)
+    return lists.page(session, stmt.order_by(ProjectRow.id.desc()), limit, offset)
+
+
+@router.get("/{project_id}", response_model=ProjectPublic, summary="Read one project")
+def read_project(project_id: int, principal: Reader, session: SessionDep):
+    project = session.get(ProjectRow, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
+    forbid_grid(principal, session.get(NeedRow, project.need_id).grid)
+    return project
+
+
+@router.patch("/{project_id}", response_model=ProjectPublic,
+              summary="Complete or cancel an active project, with an outcome note")
+def update_project(project_id: int, body: ProjectUpdate, principal: Reviewer, session: SessionDep,
+                   engine: EngineDep):
+    with session.begin():
+        project = decisions.move_project(session, project_id, principal, body.status, body.outcome)
+    if body.status == "cancelled":
+        engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+    return project

@@ -1,0 +1,58 @@
+"""Suggestion routes: the review queue by grid, status and need; accept or reject one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select
+
+from api import decisions, lists
+from api.deps import EngineDep, Reader, Reviewer, SessionDep
+from api.engine import resource_record
+from api.routes.listing import Limit, Offset
+from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
+from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
+
+router = APIRouter(prefix="/v1/suggestions", tags=["suggestions"])
+Status = Literal["pending", "accepted", "rejected", "superseded", "withdrawn"]
+
+
+@router.get("", response_model=Page[SuggestionPublic], summary="List suggestions (staff see their own grids only)")
+def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
+                     status_: Annotated[Status | None, Query(alias="status")] = None, need_id: str | None = None,
+                     limit: Limit = 50, offset: Offset = 0):
+    stmt = select(SuggestionRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
+    if principal.role == "staff":
+        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
+    if grid is not None:
+        stmt = stmt.where(NeedRow.grid == grid)
+    if street is not None:
+        stmt = stmt.where(NeedRow.grid.in_(select(GridRow.id).where(GridRow.street == street)))
+    if status_ is not None:
+        stmt = stmt.where(SuggestionRow.status == status_)
+    if need_id is not None:
+        stmt = stmt.where(SuggestionRow.need_id == need_id)
+    return lists.page(session, stmt.order_by(NeedRow.deadline, SuggestionRow.score.desc(), SuggestionRow.id),
+                      limit, offset)
+
+
+@router.get("/{suggestion_id}", response_model=SuggestionPublic, summary="Read one suggestion")
+def read_suggestion(suggestion_id: int, principal: Reader, session: SessionDep):
+    return decisions.get_suggestion(session, suggestion_id, principal)
+
+
+@router.post("/{suggestion_id}/accept", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED,
+             summary="Accept: a project is formed and the resource's capacity is taken (409 when full or decided)")
+def accept(suggestion_id: int, principal: Reviewer, session: SessionDep, engine: EngineDep):
+    with session.begin():
+        project = decisions.accept(session, suggestion_id, principal)
+    engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+    return project
+
+
+@router.post("/{suggestion_id}/reject", response_model=SuggestionPublic,
+             summary="Reject with a reason code (不相关, 距离太远, 资源已满, 需求已解决, 其他 + note)")
+def reject(suggestion_id: int, body: RejectRequest, principal: Reviewer, session: SessionDep):
+    with session.begin():
+        return decisions.reject(session, suggestion_id, principal, body.reason, body.note)

@@ -1,0 +1,242 @@
+"""Request and response shapes, one per use (create, update, public), as the API documents them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from matcher.records import MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+
+# Text may be anything a person types, but never NUL or other control characters: PostgreSQL
+# refuses NUL in text, and nobody means to send one.
+_CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS,
+                                      pattern=r"^[^\x00-\x1f\x7f]+$")]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=_CLEAN)]
+Short = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
+GridId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ID_CHARS,
+                                          pattern=r"^[^\x00-\x1f\x7f]*$")]
+Side = Literal["enterprise", "community", ""]
+Ring = Literal["grid", "area", "street", "district"]
+RejectReason = Literal["不相关", "距离太远", "资源已满", "需求已解决", "其他"]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GridCreate(Strict):
+    id: Id
+    name: Short = ""
+    kind: Literal["point", "area", "block"] = "point"
+    parent: GridId = ""
+    street: Short = ""
+
+
+class GridUpdate(Strict):
+    name: Short | None = None
+    kind: Literal["point", "area", "block"] | None = None
+    parent: GridId | None = None
+    street: Short | None = None
+
+
+class GridPublic(GridCreate):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class _ListedCreate(Strict):
+    id: Id
+    title: Title
+    description: Text = ""
+    category: Short = ""
+    grid: GridId = ""
+    side: Side = ""
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> _ListedCreate:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon: expected both or neither")
+        return self
+
+
+class NeedCreate(_ListedCreate):
+    deadline: dt.date | None = None
+    ring: Ring | None = None
+
+
+class ResourceCreate(_ListedCreate):
+    capacity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+
+
+class _ListedUpdate(Strict):
+    title: Title | None = None
+    description: Text | None = None
+    category: Short | None = None
+    grid: GridId | None = None
+    side: Side | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+
+class NeedUpdate(_ListedUpdate):
+    deadline: dt.date | None = None
+    ring: Ring | None = None
+
+
+class ResourceUpdate(_ListedUpdate):
+    capacity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
+class NeedPublic(NeedCreate):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    ring: Ring
+    status: str
+    escalated: bool
+    escalated_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ResourcePublic(ResourceCreate):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    taken: int
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class UploadResult(BaseModel):
+    created: int
+    unchanged: int
+    skipped: list[str]
+
+
+class MatchRequest(Strict):
+    need: NeedCreate | None = None
+    need_id: Id | None = None
+    k: Annotated[int, Field(ge=1, le=100)] = 10
+
+    @model_validator(mode="after")
+    def _one_need(self) -> MatchRequest:
+        if (self.need is None) == (self.need_id is None):
+            raise ValueError("need, need_id: expected exactly one of them")
+        return self
+
+
+class SuggestionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    need_id: str
+    resource_id: str
+    score: float
+    features: dict[str, float]
+    reasons: list[str]
+    model_version: str
+    status: str
+    origin: str
+    created_at: dt.datetime
+
+
+class MatchResponse(BaseModel):
+    suggestions: list[SuggestionPublic]
+
+
+class BatchRequest(Strict):
+    grid: GridId | None = None
+    street: Short | None = None
+    category: Short | None = None
+    side: Side | None = None
+    k: Annotated[int, Field(ge=1, le=100)] = 10
+    min_score: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class BatchJobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    status: str
+    progress: float
+    filters: dict[str, Any]
+    result: dict[str, Any]
+    error: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class RejectRequest(Strict):
+    reason: RejectReason
+    note: Text = ""
+
+    @model_validator(mode="after")
+    def _other_needs_note(self) -> RejectRequest:
+        if self.reason == "其他" and not self.note.strip():
+            raise ValueError("note: expected a short text saying why when the reason is 其他")
+        return self
+
+
+class ProjectPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    suggestion_id: int
+    need_id: str
+    resource_id: str
+    status: str
+    outcome: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProjectUpdate(Strict):
+    status: Literal["completed", "cancelled"]
+    outcome: Text = ""
+
+
+class KeyCreate(Strict):
+    role: Literal["platform", "staff", "analyst", "admin"]
+    grids: list[Id] = []
+    note: Short = ""
+
+    @field_validator("grids")
+    @classmethod
+    def _unique(cls, grids: list[str]) -> list[str]:
+        return list(dict.fromkeys(grids))
+
+
+class KeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    prefix: str
+    role: str
+    grids: list[str]
+    note: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str
+
+
+class EscalationResult(BaseModel):
+    escalated: list[str]
+
+
+class Message(BaseModel):
+    detail: str

@@ -1,0 +1,35 @@
+"""Service settings, read once from DUIJIE_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from matcher.records import RINGS
+from matcher.scoring import DEFAULT_MODEL_DIR
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUIJIE_", extra="ignore")
+
+    database_url: str = "sqlite:///duijie.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Where model versions live; the active one is named in the database, `default` until promoted.
+    models_dir: Path = MODELS_DIR
+    default_model_dir: Path = DEFAULT_MODEL_DIR
+    # How far a new need's search reaches before any escalation widens it.
+    initial_ring: str = Field(default="street", pattern="^(" + "|".join(RINGS) + ")$")
+    match_k: int = 10
+    min_score: float = 0.35
+    # Seconds between the service's own escalation checks; 0 turns the periodic check off.
+    escalation_interval_s: float = 3600.0
+    # Refit the vocabulary in the background once this share of the index was added since the last fit.
+    refit_drift: float = 0.2
+    # Signs the review page's session cookie; generated per process when not set.
+    session_secret: str = ""
+    demo: bool = False
