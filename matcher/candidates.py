@@ -14,6 +14,9 @@ from matcher.features import pair_rings
 from matcher.proximity import AREA, DISTRICT, STREET, GridMap
 
 SIDE_RULES = ("any", "cross", "same")
+# Up to this many query rows, scipy's exact product plus a partial sort beats sparse_dot_topn, which
+# copies the whole index's integer arrays on every call (about 3 ms at 200k resources).
+FEW_QUERIES = 32
 
 
 class Candidates(NamedTuple):
@@ -37,10 +40,27 @@ def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_
     top_n = min(int(top_n), n_resources)
     if queries.shape[0] == 0 or top_n <= 0 or queries.nnz == 0 or index_t.nnz == 0:
         return _empty()
+    if queries.shape[0] <= FEW_QUERIES:
+        return _top_of_product(queries @ index_t, top_n)
     product = sp_matmul_topn(queries, index_t, top_n=top_n, n_threads=n_threads if n_threads > 1 else None)
     product = product.tocoo()
     keep = product.data > 0
     return Candidates(product.row[keep].astype(np.int64), product.col[keep].astype(np.int64))
+
+
+def _top_of_product(product: sp.csr_matrix, top_n: int) -> Candidates:
+    """Top-n of each row of an exact sparse product, looking only at its non-zeros."""
+    rows, cols = [], []
+    for row in range(product.shape[0]):
+        start, end = product.indptr[row], product.indptr[row + 1]
+        data, indices = product.data[start:end], product.indices[start:end]
+        if len(data) > top_n:
+            best = np.argpartition(-data, top_n - 1)[:top_n]
+            data, indices = data[best], indices[best]
+        keep = indices[data > 0]
+        rows.append(np.full(len(keep), row, dtype=np.int64))
+        cols.append(keep.astype(np.int64))
+    return Candidates(np.concatenate(rows), np.concatenate(cols))
 
 
 class NearbyIndex:

@@ -16,12 +16,13 @@ def _random_rows(rng, n, dim, density):
     return sp.diags(1 / norms).astype(np.float32) @ matrix
 
 
-def test_top_cosine_matches_dense_brute_force():
+@pytest.mark.parametrize("n_queries", [3, 40])  # the few-query path and the sparse_dot_topn path
+def test_top_cosine_matches_dense_brute_force(n_queries):
     rng = np.random.default_rng(7)
-    queries, index = _random_rows(rng, 40, 300, 0.05), _random_rows(rng, 500, 300, 0.05)
+    queries, index = _random_rows(rng, n_queries, 300, 0.05), _random_rows(rng, 500, 300, 0.05)
     got = cand.top_cosine(queries.tocsr(), index.T.tocsr(), 5)
     dense = queries.toarray() @ index.toarray().T
-    for row in range(40):
+    for row in range(n_queries):
         mine = got.resource_row[got.need_row == row]
         positive = np.flatnonzero(dense[row] > 0)
         expected = positive[np.argsort(-dense[row, positive], kind="stable")][:5]
