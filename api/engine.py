@@ -22,6 +22,8 @@ from matcher.scoring import LinearScorer
 from matcher.suggestion import Assignment, Suggestion
 
 log = logging.getLogger("duijie.engine")
+# Up to this many resources a refit takes well under a second, so it runs in the writing request.
+SMALL_INDEX = 2000
 
 
 def need_record(row: NeedRow) -> Need:
@@ -50,6 +52,7 @@ class EngineState:
         self.scorer = LinearScorer.load(model_dir)
         self.matcher = matcher
         self._added = 0
+        self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
         self._fitted_size = len(matcher.resources_) if matcher is not None else 0
         if matcher is not None:
             matcher.scorer_ = self.scorer
@@ -72,7 +75,7 @@ class EngineState:
         with self._lock:
             self.matcher = self._build()
             self._fitted_size = len(self.matcher.resources_) if self.matcher else 0
-            self._added = 0
+            self._added, self._unknown = 0, [0, 0]
 
     def _refit_in_background(self) -> None:
         with self._lock:
@@ -95,7 +98,7 @@ class EngineState:
                 fresh = _apply(fresh, op, payload)
             self.matcher, self._replay = fresh, None
             self._fitted_size = len(fresh.resources_) if fresh else 0
-            self._added = 0
+            self._added, self._unknown = 0, [0, 0]
             log.info("vocabulary refitted on %d resources", self._fitted_size)
 
     def wait_for_refit(self, timeout: float = 60.0) -> None:
@@ -115,7 +118,28 @@ class EngineState:
                 return
             self.matcher = _apply(self.matcher, "save", resource)
             self._added += 1
-            if self._added > self._refit_drift * max(self._fitted_size, 50):
+            self._drifted(resource)
+
+    def need_saved(self, need: Need) -> None:
+        """A need was written: needs do not enter the index, but their words count toward drift."""
+        with self._lock:
+            if self.matcher is not None:
+                self._drifted(need)
+
+    def _drifted(self, record: Need | Resource) -> None:
+        """Refit when many resources were added, or when new posts use many words the vocabulary lacks.
+
+        A small index refits at once (well under a second); a large one in the background.
+        """
+        unknown, total = self.matcher.out_of_vocabulary([record])
+        self._unknown[0] += unknown
+        self._unknown[1] += total
+        many = self._added > self._refit_drift * max(self._fitted_size, 50)
+        unseen = self._unknown[1] >= 10 and self._unknown[0] > self._refit_drift * self._unknown[1]
+        if many or unseen:
+            if self._fitted_size < SMALL_INDEX:
+                self.rebuild()
+            else:
                 self._refit_in_background()
 
     def set_scorer(self, scorer: LinearScorer) -> None:

@@ -259,6 +259,17 @@ class Matcher:
                               rows, rows, self.grid_map_)
         return self.scorer_.score(table.values)
 
+    def out_of_vocabulary(self, records: Iterable[NeedLike | ResourceLike]) -> tuple[int, int]:
+        """(unknown, total) word tokens of these records against the fitted vocabulary.
+
+        A growing unknown share means new posts use words the index cannot see: time to refit.
+        """
+        self._check_fitted()
+        parsed = [r if isinstance(r, Need | Resource) else parse_need(r) for r in records]
+        vocabulary = self.vectorizer_.word_.vocabulary_
+        tokens = [t for toks in self._texts(parsed)[0] for t in toks]
+        return sum(t not in vocabulary for t in tokens), len(tokens)
+
     # ------------------------------------------------------------ index edits
     def add(self, resources: Iterable[ResourceLike]) -> Matcher:
         """Index more resources with the fitted vocabulary (no refit); ids must be new."""

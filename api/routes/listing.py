@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api import lists
 from api.deps import EngineDep, Platform, Reader, SessionDep, SettingsDep
-from api.engine import resource_record
+from api.engine import need_record, resource_record
 from api.schemas import Page, UploadResult
 from api.tables import GridRow
 from matcher.errors import InvalidRecordsError, LoadError
@@ -32,6 +32,9 @@ def _after_write(kind: str, engine, rows: list) -> None:
     if kind == "resources":
         for row in rows:
             engine.resource_saved(resource_record(row))
+    elif kind == "needs":
+        for row in rows:
+            engine.need_saved(need_record(row))
     elif kind == "grids" and rows:
         engine.rebuild()
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from api import lists
 from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep, forbid_grid
+from api.engine import need_record
 from api.matching import match_need
 from api.schemas import BatchJobPublic, BatchRequest, MatchRequest, MatchResponse
 from api.tables import BatchJobRow
@@ -19,8 +20,10 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
         if principal.role == "staff":
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a staff key may match stored needs by need_id only")
         with session.begin():
-            need, _ = lists.create(session, "needs", body.need.model_dump(), principal,
+            need, created = lists.create(session, "needs", body.need.model_dump(), principal,
                                          {"ring": settings.initial_ring})
+        if created:
+            engine.need_saved(need_record(need))
     else:
         need = lists.get_or_404(session, "needs", body.need_id)
         forbid_grid(principal, need.grid)

@@ -1,0 +1,143 @@
+import io
+import json
+
+import pytest
+
+from tests.api_helpers import BACKENDS, database, service
+from tests.conftest import NEEDS, RESOURCES
+
+
+@pytest.fixture(params=BACKENDS)
+def svc(request, tmp_path):
+    with database(request.param, tmp_path) as url, service(url) as running:
+        running.load_lists()
+        yield running
+
+
+def test_api_create_need_then_retry_is_idempotent(svc):
+    need = {"id": "n-new", "title": "社区需要心理辅导讲座"}
+    first = svc.call("POST", "/v1/needs", json=need)
+    again = svc.call("POST", "/v1/needs", json=need)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert svc.call("GET", "/v1/needs").json()["total"] == len(NEEDS) + 1
+
+
+def test_api_create_with_same_id_other_content_is_409(svc):
+    response = svc.call("POST", "/v1/needs", json={"id": "n-care", "title": "完全不同的需求"})
+    assert response.status_code == 409 and "use PATCH" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("record", "field"), [
+    ({"id": "r-x", "title": "场地", "capacity": 0}, "capacity"),
+    ({"id": "r-x", "title": "！！！"}, "title"),
+    ({"id": "r-x", "title": "场地", "grid": "G404"}, "grid"),
+    ({"id": "r-x", "title": "场地", "lat": 30.5}, "lat and lon"),
+    ({"id": "r-x", "title": "场地\x00"}, "title"),
+    ({"id": "r-x", "title": "场地", "side": "government"}, "side"),
+    ({"id": "r-x", "title": "托" * 600}, "title"),
+    ({"id": "", "title": "场地"}, "id"),
+])
+def test_api_bad_resource_gets_422_naming_the_field_and_stores_nothing(svc, record, field):
+    response = svc.call("POST", "/v1/resources", json=record)
+    assert response.status_code == 422
+    assert field in json.dumps(response.json(), ensure_ascii=False)
+    assert svc.call("GET", "/v1/resources").json()["total"] == len(RESOURCES)
+
+
+def test_api_list_filters_and_pagination(svc):
+    page = svc.call("GET", "/v1/resources", params={"limit": 2, "offset": 1}).json()
+    assert (page["total"], len(page["items"]), page["offset"]) == (len(RESOURCES), 2, 1)
+    care = svc.call("GET", "/v1/resources", params={"category": "托育"}).json()["items"]
+    assert {r["id"] for r in care} == {"r-care", "r-care-far"}
+    street = svc.call("GET", "/v1/resources", params={"street": "芳草街道"}).json()["items"]
+    assert {r["id"] for r in street} == {"r-law", "r-care-far"}
+
+
+def test_api_update_checks_whole_record_and_keeps_it_on_error(svc):
+    bad = svc.call("PATCH", "/v1/resources/r-food", json={"capacity": 0})
+    assert bad.status_code == 422
+    good = svc.call("PATCH", "/v1/resources/r-food", json={"title": "社区食堂提供晚餐"})
+    assert good.status_code == 200 and good.json()["title"] == "社区食堂提供晚餐"
+    assert good.json()["capacity"] == 3
+
+
+def test_api_update_unknown_field_is_422(svc):
+    assert svc.call("PATCH", "/v1/resources/r-food", json={"taken": 3}).status_code == 422
+
+
+def test_api_close_withdraws_pending_suggestions(svc):
+    svc.match("n-care")
+    assert svc.call("POST", "/v1/needs/n-care/close").json()["status"] == "closed"
+    pending = svc.call("GET", "/v1/suggestions", params={"need_id": "n-care", "status": "pending"}).json()
+    assert pending["total"] == 0
+
+
+def test_api_upload_jsonl_creates_and_retry_changes_nothing(svc):
+    body = "".join(json.dumps({"id": f"u{i}", "title": f"社区活动场地{i}"}, ensure_ascii=False) + "\n"
+                   for i in range(3))
+    files = {"file": ("more.jsonl", io.BytesIO(body.encode()), "application/jsonl")}
+    assert svc.call("POST", "/v1/resources/upload", files=files).json() == {"created": 3, "unchanged": 0,
+                                                                             "skipped": []}
+    files = {"file": ("more.jsonl", io.BytesIO(body.encode()), "application/jsonl")}
+    assert svc.call("POST", "/v1/resources/upload", files=files).json()["unchanged"] == 3
+
+
+def test_api_upload_gbk_csv(svc):
+    files = {"file": ("needs.csv", io.BytesIO("id,title\nu1,社区需要法律咨询\n".encode("gbk")), "text/csv")}
+    assert svc.call("POST", "/v1/needs/upload", files=files).json()["created"] == 1
+
+
+def test_api_upload_bad_record_rejects_whole_file(svc):
+    body = '{"id": "u1", "title": "场地"}\n{"id": "u2", "title": "场地", "capacity": 0}\n'
+    files = {"file": ("more.jsonl", io.BytesIO(body.encode()), "application/jsonl")}
+    response = svc.call("POST", "/v1/resources/upload", files=files)
+    assert response.status_code == 422
+    assert "more.jsonl, record 2: field 'capacity'" in response.json()["detail"]
+    assert svc.call("GET", "/v1/resources/u1").status_code == 404
+
+
+def test_api_upload_skip_invalid_reports_skipped(svc):
+    body = '{"id": "u1", "title": "场地"}\n{"id": "u2", "title": "场地", "capacity": 0}\n'
+    files = {"file": ("more.jsonl", io.BytesIO(body.encode()), "application/jsonl")}
+    result = svc.call("POST", "/v1/resources/upload", params={"skip_invalid": "true"}, files=files).json()
+    assert result["created"] == 1 and "record 2" in result["skipped"][0]
+
+
+def test_api_upload_wrong_extension_is_422(svc):
+    files = {"file": ("more.txt", io.BytesIO(b"x"), "text/plain")}
+    assert "expected a name ending in" in svc.call("POST", "/v1/needs/upload", files=files).json()["detail"]
+
+
+def test_api_grid_with_unknown_parent_is_422(svc):
+    response = svc.call("POST", "/v1/grids", json={"id": "P9", "kind": "point", "parent": "NOPE"})
+    assert response.status_code == 422 and "parent" in response.json()["detail"]
+
+
+def test_api_missing_key_is_401_and_says_so(svc):
+    response = svc.client.get("/v1/needs")
+    assert response.status_code == 401 and "missing API key" in response.json()["detail"]
+
+
+def test_api_bad_key_is_401_and_says_so(svc):
+    response = svc.client.get("/v1/needs", headers={"Authorization": "Bearer dj_nonsense"})
+    assert response.status_code == 401 and "not recognized or revoked" in response.json()["detail"]
+
+
+def test_api_revoked_key_is_401(svc):
+    keys = svc.call("GET", "/v1/keys", "admin").json()
+    platform_id = next(k["id"] for k in keys if k["role"] == "platform")
+    assert svc.call("POST", f"/v1/keys/{platform_id}/revoke", "admin").status_code == 200
+    assert svc.call("GET", "/v1/needs").status_code == 401
+
+
+def test_api_staff_sees_only_its_grids(svc):
+    needs = svc.call("GET", "/v1/needs", "staff").json()["items"]
+    assert {n["grid"] for n in needs} <= {"P1", "P2"} and needs
+    assert svc.call("GET", "/v1/needs/n-law", "staff").status_code == 403  # grid P3
+
+
+def test_api_every_write_is_audited(svc):
+    svc.call("PATCH", "/v1/needs/n-care", json={"description": "每周三下午"})
+    entries = svc.call("GET", "/v1/audit", "analyst").json()["items"]
+    assert entries[0]["action"] == "update" and entries[0]["entity_id"] == "n-care"
+    assert entries[0]["actor"].startswith("platform:")
