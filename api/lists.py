@@ -20,6 +20,8 @@ ROWS = {"needs": NeedRow, "resources": ResourceRow, "grids": GridRow}
 PARSERS = {"needs": parse_need, "resources": parse_resource, "grids": parse_grid}
 ENTITY = {"needs": "need", "resources": "resource", "grids": "grid"}
 # Fields the service owns; a caller cannot set them through create or update.
+# Fields a PATCH may not clear with null; null on any other field clears it.
+NOT_NULL = {"title", "capacity", "kind", "ring"}
 SERVICE_FIELDS = {"status", "taken", "escalated", "escalated_at", "created_at", "updated_at"}
 
 
@@ -98,6 +100,8 @@ def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any],
     row = get_or_404(session, kind, record_id)
     if kind != "grids":
         forbid_grid(principal, row.grid)
+    for name in NOT_NULL & {k for k, v in changes.items() if v is None}:
+        raise unprocessable(f"field {name!r}: expected a value (it cannot be cleared), got null")
     merged = {**{c.key: getattr(row, c.key) for c in row.__table__.columns}, **changes, "id": row.id}
     if kind == "resources" and merged["capacity"] < row.taken:
         raise HTTPException(status.HTTP_409_CONFLICT,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.db import make_engine, make_sessions, migrate
 from api.demo import SYSTEM, load_demo
@@ -80,6 +80,13 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse({"detail": "the change conflicts with stored data (a duplicate or a full resource)"},
                             status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # Schemas bound every field to its column; this is the last guard if one slips through.
+        log.warning("value refused by the database: %s", exc.orig)
+        return JSONResponse({"detail": f"a value does not fit the database: {str(exc.orig).splitlines()[0]}"},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(OperationalError)
     async def _busy(_: Request, exc: OperationalError) -> JSONResponse:

@@ -210,8 +210,8 @@ class ProjectUpdate(Strict):
 
 class KeyCreate(Strict):
     role: Literal["platform", "staff", "analyst", "admin"]
-    grids: list[Id] = []
-    note: Short = ""
+    grids: Annotated[list[Id], Field(max_length=1000)] = []
+    note: Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)] = ""
 
     @field_validator("grids")
     @classmethod

@@ -141,3 +141,10 @@ def test_api_every_write_is_audited(svc):
     entries = svc.call("GET", "/v1/audit", "analyst").json()["items"]
     assert entries[0]["action"] == "update" and entries[0]["entity_id"] == "n-care"
     assert entries[0]["actor"].startswith("platform:")
+
+
+def test_api_update_null_clears_optional_and_refuses_required(svc):
+    cleared = svc.call("PATCH", "/v1/resources/r-care", json={"category": None, "lat": None, "lon": None})
+    assert cleared.status_code == 200 and cleared.json()["category"] == "" and cleared.json()["lat"] is None
+    refused = svc.call("PATCH", "/v1/resources/r-care", json={"capacity": None})
+    assert refused.status_code == 422 and "field 'capacity': expected a value" in refused.json()["detail"]

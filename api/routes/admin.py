@@ -12,7 +12,7 @@ from api import audit, lists
 from api.deps import Admin, Analyst, Platform, SessionDep
 from api.escalation import escalate
 from api.keys import create_key, revoke_key
-from api.routes.listing import Limit, Offset
+from api.routes.listing import Limit, Offset, RowId
 from api.schemas import EscalationResult, KeyCreate, KeyCreated, KeyPublic, Page
 from api.tables import ApiKeyRow, AuditRow
 
@@ -38,7 +38,7 @@ def list_keys(principal: Admin, session: SessionDep):
 
 
 @keys.post("/{key_id}/revoke", response_model=KeyPublic, summary="Revoke an API key")
-def revoke(key_id: int, principal: Admin, session: SessionDep):
+def revoke(key_id: RowId, principal: Admin, session: SessionDep):
     with session.begin():
         try:
             row = revoke_key(session, key_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, UploadFile, status
+from fastapi import Path as FastPath
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -23,6 +24,8 @@ from matcher.readers import FORMATS, load_list
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+# Database integer keys are 32-bit on PostgreSQL; a larger number can name no row.
+RowId = Annotated[int, FastPath(ge=1, le=2_147_483_647)]
 # Far above a real list upload; refuses before reading a runaway body into memory twice.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api import decisions, lists
 from api.deps import EngineDep, Reader, Reviewer, SessionDep, forbid_grid
 from api.engine import resource_record
-from api.routes.listing import Limit, Offset
+from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, ProjectUpdate
 from api.tables import NeedRow, ProjectRow, ResourceRow
 
@@ -32,7 +32,7 @@ def list_projects(principal: Reader, session: SessionDep, grid: str | None = Non
 
 
 @router.get("/{project_id}", response_model=ProjectPublic, summary="Read one project")
-def read_project(project_id: int, principal: Reader, session: SessionDep):
+def read_project(project_id: RowId, principal: Reader, session: SessionDep):
     project = session.get(ProjectRow, project_id)
     if project is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
@@ -42,7 +42,7 @@ def read_project(project_id: int, principal: Reader, session: SessionDep):
 
 @router.patch("/{project_id}", response_model=ProjectPublic,
               summary="Complete or cancel an active project, with an outcome note")
-def update_project(project_id: int, body: ProjectUpdate, principal: Reviewer, session: SessionDep,
+def update_project(project_id: RowId, body: ProjectUpdate, principal: Reviewer, session: SessionDep,
                    engine: EngineDep):
     with session.begin():
         project = decisions.move_project(session, project_id, principal, body.status, body.outcome)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api import decisions, lists
 from api.deps import EngineDep, Reader, Reviewer, SessionDep
 from api.engine import resource_record
-from api.routes.listing import Limit, Offset
+from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
 from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
 
@@ -38,13 +38,13 @@ def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = 
 
 
 @router.get("/{suggestion_id}", response_model=SuggestionPublic, summary="Read one suggestion")
-def read_suggestion(suggestion_id: int, principal: Reader, session: SessionDep):
+def read_suggestion(suggestion_id: RowId, principal: Reader, session: SessionDep):
     return decisions.get_suggestion(session, suggestion_id, principal)
 
 
 @router.post("/{suggestion_id}/accept", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED,
              summary="Accept: a project is formed and the resource's capacity is taken (409 when full or decided)")
-def accept(suggestion_id: int, principal: Reviewer, session: SessionDep, engine: EngineDep):
+def accept(suggestion_id: RowId, principal: Reviewer, session: SessionDep, engine: EngineDep):
     with session.begin():
         project = decisions.accept(session, suggestion_id, principal)
     engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
@@ -53,6 +53,6 @@ def accept(suggestion_id: int, principal: Reviewer, session: SessionDep, engine:
 
 @router.post("/{suggestion_id}/reject", response_model=SuggestionPublic,
              summary="Reject with a reason code (不相关, 距离太远, 资源已满, 需求已解决, 其他 + note)")
-def reject(suggestion_id: int, body: RejectRequest, principal: Reviewer, session: SessionDep):
+def reject(suggestion_id: RowId, body: RejectRequest, principal: Reviewer, session: SessionDep):
     with session.begin():
         return decisions.reject(session, suggestion_id, principal, body.reason, body.note)

@@ -1,0 +1,51 @@
+"""Who may do what: every route against every role."""
+
+import pytest
+
+from tests.api_helpers import database, service
+
+# (method, path, body, roles that may) — everything else gets 403, and no key gets 401.
+ROUTES = [
+    ("GET", "/v1/needs", None, {"platform", "staff", "analyst", "admin"}),
+    ("POST", "/v1/needs", {"id": "n-role", "title": "社区需要义诊"}, {"platform", "admin"}),
+    ("PATCH", "/v1/needs/n-food", {"description": "中午"}, {"platform", "admin"}),
+    ("POST", "/v1/needs/n-none/close", None, {"platform", "admin"}),
+    ("GET", "/v1/resources", None, {"platform", "staff", "analyst", "admin"}),
+    ("POST", "/v1/resources", {"id": "r-role", "title": "医院义诊"}, {"platform", "admin"}),
+    ("GET", "/v1/grids", None, {"platform", "staff", "analyst", "admin"}),
+    ("POST", "/v1/grids", {"id": "P9", "street": "桂溪街道"}, {"platform", "admin"}),
+    ("POST", "/v1/match", {"need_id": "n-food"}, {"platform", "staff", "admin"}),
+    ("POST", "/v1/match/batch", {}, {"platform", "admin"}),
+    ("GET", "/v1/suggestions", None, {"platform", "staff", "analyst", "admin"}),
+    ("POST", "/v1/suggestions/{sid}/accept", None, {"staff", "admin"}),
+    ("POST", "/v1/suggestions/{sid}/reject", {"reason": "不相关"}, {"staff", "admin"}),
+    ("GET", "/v1/projects", None, {"platform", "staff", "analyst", "admin"}),
+    ("GET", "/v1/keys", None, {"admin"}),
+    ("POST", "/v1/keys", {"role": "analyst"}, {"admin"}),
+    ("GET", "/v1/audit", None, {"analyst", "admin"}),
+    ("POST", "/v1/escalate", None, {"platform", "admin"}),
+    ("GET", "/v1/models/active", None, {"analyst", "admin"}),
+]
+ROLES = ("platform", "staff", "analyst", "admin")
+
+
+@pytest.fixture()
+def svc(tmp_path):
+    with database("sqlite", tmp_path) as url, service(url) as running:
+        running.load_lists()
+        yield running
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
+def test_api_role_matrix(svc, method, path, body, allowed):
+    for role in ROLES:
+        # A fresh need in grid P1 (the staff key's grid) with a pending suggestion, for each role to try.
+        svc.call("POST", "/v1/needs", json={"id": f"n-{role}", "title": "员工午餐就餐难", "grid": "P1"})
+        sid = svc.match(f"n-{role}", k=1)[0]["id"]
+        response = svc.call(method, path.format(sid=sid), role, json=body)
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert f"role '{role}' may not do this" in response.json()["detail"]
+    assert svc.client.request(method, path.format(sid=1), json=body).status_code == 401
