@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PG_TEST_URL := postgresql://duijie:duijie@127.0.0.1:5432/duijie
 
-.PHONY: install run test lint bench demo-data clean
+.PHONY: install run test lint bench demo demo-data clean
 
 install: $(VENV)/.installed
 
@@ -13,12 +14,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Installs, loads the demo lists into an embedded SQLite database (once), runs one batch match and serves.
 run: install
-	$(VENV)/bin/duijie demo
+	$(VENV)/bin/duijie serve --demo
 
+# As root (CI, a fresh machine) PostgreSQL is installed and started so the database tests run on both
+# backends; elsewhere they run on SQLite only unless DUIJIE_TEST_POSTGRES_URL points at a server.
 test: install
-	$(PY) -m pytest
+	@if [ -z "$$DUIJIE_TEST_POSTGRES_URL" ] && [ "$$(id -u)" = 0 ]; then bash .ci/postgres.sh; fi
+	DUIJIE_TEST_POSTGRES_URL=$${DUIJIE_TEST_POSTGRES_URL:-$$([ "$$(id -u)" = 0 ] && echo $(PG_TEST_URL))} $(PY) -m pytest
 	$(VENV)/bin/ruff check .
+
+demo: install
+	$(VENV)/bin/duijie demo
 
 lint: install
 	$(VENV)/bin/ruff check .

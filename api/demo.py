@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import lists
 from api.deps import Principal
 from api.settings import Settings
-from api.tables import NeedRow
+from api.tables import BatchJobRow, NeedRow
 from matcher.cli import DEMO_DIR
 from matcher.readers import load_list
 
@@ -26,3 +26,18 @@ def load_demo(sessions: sessionmaker[Session], settings: Settings) -> bool:
                 lists.create(session, kind, lists.row_fields(record), SYSTEM, defaults)
             session.flush()
     return True
+
+
+def print_batch_summary(sessions: sessionmaker[Session], job_id: str) -> None:
+    """The demo batch's outcome, as a table on the console where `make run` was typed."""
+    with sessions() as session:
+        job = session.get(BatchJobRow, job_id)
+    result = job.result
+    lines = [("batch", job.status), ("needs", result.get("needs", 0)), ("pairs made", result.get("pairs", 0)),
+             ("unmatched", result.get("unmatched", 0))]
+    lines += [(f"  {reason}", count) for reason, count in sorted(result.get("unmatched_by_reason", {}).items())]
+    lines += [("total score", result.get("total_score", 0)), ("model", result.get("model_version", ""))]
+    print("demo lists loaded and matched:")
+    for name, value in lines:
+        print(f"  {name:<20} {value}")
+    print("  the pairs are pending suggestions: GET /v1/suggestions, or the review page", flush=True)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.db import make_engine, make_sessions, migrate
-from api.demo import SYSTEM, load_demo
+from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
 from api.escalation import escalate
 from api.jobs import BatchRunner, mark_interrupted
@@ -55,8 +55,9 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine)
         if demo_loaded:
-            app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
+            job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()
+            print_batch_summary(app.state.sessions, job.id)
         task = (asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s))
                 if settings.escalation_interval_s > 0 else None)
         yield
