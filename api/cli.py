@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from matcher import cli as engine_cli
 
@@ -38,7 +40,52 @@ def _parser() -> argparse.ArgumentParser:
 
     escalate = commands.add_parser("escalate", help="flag overdue needs without a project and widen their ring")
     escalate.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
+    _add_training(commands)
     return parser
+
+
+def _add_training(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="learn the scoring model from past decisions; compare it with the active model",
+        description="Fit a scoring model on decided pairs and print its held-out metrics beside the active "
+        "model's on the same decisions. The history is a decisions export (JSONL/CSV: need, resource, decision "
+        "accepted/rejected/shown, reason, reviewer, time; need and resource as records or ids into --needs and "
+        "--resources), a TSV of text_a, text_b, label, or the service's own decisions (--from-db). The model is "
+        "saved as a new version under models/.")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--history", type=Path, help="decisions file (.jsonl, .csv) or labelled pairs (.tsv, .txt)")
+    source.add_argument("--from-db", action="store_true", help="train on the service's own review decisions")
+    train.add_argument("--needs", type=Path, help="needs list that the history's need ids refer to")
+    train.add_argument("--resources", type=Path, help="resources list that the history's resource ids refer to")
+    train.add_argument("--grids", type=Path, help="grids list, for the ring features")
+    train.add_argument("--eval", type=Path, help="evaluate on this held-out history instead of a split")
+    train.add_argument("--model", choices=("logistic", "gbdt"), default="logistic",
+                       help="logistic regression (default: readable weights) or gradient-boosted trees")
+    train.add_argument("--split", choices=("group", "time"), default="group",
+                       help="hold out whole needs at random (group) or the most recent needs (time)")
+    train.add_argument("--test-size", type=float, default=0.25, help="share of needs held out (default 0.25)")
+    train.add_argument("--shown-weight", type=float, default=0.3,
+                       help="weight of suggestions shown but not chosen, as negatives (0 leaves them out)")
+    train.add_argument("--c", type=float, default=1.0, help="inverse regularization of the logistic model")
+    train.add_argument("--min-score", type=float, default=0.35, help="minimum score for precision@min_score")
+    train.add_argument("--baseline", help="version to compare with (default: the active model)")
+    train.add_argument("--name", help="version name (default: a timestamp)")
+    train.add_argument("--out", type=Path, help="models folder (default: models/)")
+    train.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who trains, for the model card")
+    train.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
+    train.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
+
+    models = commands.add_parser("models", help="list, show, promote or roll back scoring model versions")
+    models.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
+    models.add_argument("--out", type=Path, help="models folder (default: models/)")
+    model_commands = models.add_subparsers(dest="model_command", required=True)
+    model_commands.add_parser("list", help="versions, the active one marked")
+    show = model_commands.add_parser("show", help="a version's weights or importances and its card")
+    show.add_argument("version")
+    promote = model_commands.add_parser("promote", help="make a version active (refused if worse, unless --force)")
+    promote.add_argument("version")
+    promote.add_argument("--force", action="store_true", help="promote even if it ranks worse on held-out NDCG@10")
+    model_commands.add_parser("rollback", help="return to the previously active model")
 
 
 def _settings(args: argparse.Namespace):
@@ -115,9 +162,126 @@ def _escalate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_settings(args: argparse.Namespace):
+    settings = _settings(args)
+    if getattr(args, "out", None):
+        settings.models_dir = args.out
+    return settings
+
+
+def _active_baseline(args: argparse.Namespace, settings) -> str:
+    if args.baseline:
+        return args.baseline
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return "default"  # no service database here: the shipped default model is what runs
+    from api.models_state import active_version
+
+    with _sessions(args)() as session:
+        return active_version(session)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from matcher import registry
+    from matcher.history import load_history
+    from matcher.training import train
+
+    settings = _models_settings(args)
+    try:
+        if args.from_db:
+            from api.history_db import history_from_db
+
+            with _sessions(args)() as session:
+                history = history_from_db(session)
+        else:
+            history = load_history(args.history, needs=args.needs, resources=args.resources, grids=args.grids)
+        held = load_history(args.eval, needs=args.needs, resources=args.resources,
+                            grids=args.grids) if args.eval else None
+        baseline_version = _active_baseline(args, settings)
+        baseline = registry.load(settings.models_dir, baseline_version)
+        result = train(history, baseline, kind=args.model, how=args.split, test_size=args.test_size,
+                       shown_weight=args.shown_weight, eval_history=held, min_score=args.min_score, c=args.c)
+    except (ValueError, LookupError, OSError) as exc:
+        print(f"duijie: error: {exc}", file=sys.stderr)
+        return 1
+    name = args.name or dt.datetime.now().strftime("v%Y%m%d-%H%M%S")
+    scorer = result.scorer
+    scorer.card.update({
+        "created_by": args.by, "training_data": {"sha256": history.digest, **result.counts},
+        "split": "eval file" if args.eval else f"{args.split}, {args.test_size:.0%} of needs held out",
+        "training_seconds": round(result.seconds, 2),
+        "metrics": {"model": result.metrics, "baseline": result.baseline,
+                    "baseline_version": baseline_version},
+    })
+    if hasattr(scorer, "weights"):
+        scorer.card["weights"] = {k: round(v, 4) for k, v in scorer.weights.items()}
+    try:
+        path = registry.save(settings.models_dir, name, scorer, result.holdout.values, result.holdout.labels,
+                             result.holdout.groups)
+    except (FileExistsError, ValueError) as exc:
+        print(f"duijie: error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(p.stat().st_size for p in path.iterdir())
+    print(f"trained {args.model} on {result.counts['train_rows']} pairs in {result.seconds:.1f} s; "
+          f"held out {result.counts['holdout_rows']} pairs")
+    print(f"{'metric':<22}{'trained':>10}{baseline_version:>12}{'change':>10}")
+    for metric, value in result.metrics.items():
+        base = result.baseline[metric]
+        print(f"{metric:<22}{value:>10.4f}{base:>12.4f}{value - base:>+10.4f}")
+    print(f"saved as {name} ({path}, {size / 1024:.1f} KiB); promote with: duijie models promote {name}")
+    if args.json:
+        print(json.dumps({**result.metrics, "baseline": result.baseline, "version": name,
+                          "baseline_version": baseline_version}, ensure_ascii=False))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    import json
+
+    from api.models_state import PromotionRefusedError, active_version, history, promote, rollback
+    from matcher import registry
+
+    settings = _models_settings(args)
+    with _sessions(args)() as session, session.begin():
+        try:
+            if args.model_command == "list":
+                active = active_version(session)
+                for version in registry.versions(settings.models_dir):
+                    card = registry.load(settings.models_dir, version).card
+                    ndcg = card.get("metrics", {}).get("model", {}).get("ndcg@10", "")
+                    print(f"{'*' if version == active else ' '} {version}	{card.get('created_at', '')}	"
+                          f"{card.get('kind', 'linear')}	ndcg@10 {ndcg}")
+                print(f"rollback would return to: {(history(session) or ['-'])[-1]}")
+            elif args.model_command == "show":
+                scorer = registry.load(settings.models_dir, args.version)
+                print(json.dumps(scorer.to_json(), ensure_ascii=False, indent=2))
+            elif args.model_command == "promote":
+                message = promote(session, settings, args.version, force=args.force)
+                audit_cli(session, "promote", args.version)
+                print(message)
+            else:
+                print(rollback(session))
+                audit_cli(session, "rollback", active_version(session))
+        except PromotionRefusedError as exc:
+            print(f"duijie: {exc}", file=sys.stderr)
+            return 3
+        except (LookupError, ValueError) as exc:
+            print(f"duijie: error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def audit_cli(session, action: str, version: str) -> None:
+    from api import audit
+
+    audit.record(session, (None, "cli"), action, "model", version)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate}
+    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "train": _train, "models": _models}
     if args.command in handlers:
         return handlers[args.command](args)
     return engine_cli.run(args)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.tables import GridRow, NeedRow, ResourceRow
 from matcher import Matcher, Need, Resource
 from matcher.records import Grid
-from matcher.scoring import LinearScorer
+from matcher.scoring import Scorer, load_scorer
 from matcher.suggestion import Assignment, Suggestion
 
 log = logging.getLogger("duijie.engine")
@@ -49,7 +49,7 @@ class EngineState:
         self._refit_drift = refit_drift
         self._replay: list[tuple[str, object]] | None = None
         self._refitting: threading.Thread | None = None
-        self.scorer = LinearScorer.load(model_dir)
+        self.scorer = load_scorer(model_dir)
         self.matcher = matcher
         self._added = 0
         self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
@@ -142,7 +142,7 @@ class EngineState:
             else:
                 self._refit_in_background()
 
-    def set_scorer(self, scorer: LinearScorer) -> None:
+    def set_scorer(self, scorer: Scorer) -> None:
         """Switch the scoring model; requests after this line use it, none sees half of each."""
         with self._lock:
             self.scorer = scorer

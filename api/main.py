@@ -17,11 +17,11 @@ from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
 from api.escalation import escalate
 from api.jobs import BatchRunner, mark_interrupted
-from api.models_state import active_model_dir
+from api.models_state import active_model_dir, active_version
 from api.routes import admin, match, models, projects, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.settings import Settings
-from matcher import Matcher
+from matcher import Matcher, registry
 from matcher.errors import RecordError
 
 log = logging.getLogger("duijie.service")
@@ -37,6 +37,20 @@ async def _escalate_periodically(app: FastAPI, interval: float) -> None:
                 log.info("escalated %d needs", len(flagged))
         except Exception:  # the next round tries again; the service keeps serving
             log.exception("periodic escalation failed")
+
+
+async def _follow_active_model(app: FastAPI, interval: float) -> None:
+    """Swap in the model a promotion or rollback made active, even when another process made it."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            with app.state.sessions() as session:
+                version = active_version(session)
+            if version != app.state.engine.model_version:
+                app.state.engine.set_scorer(registry.load(app.state.settings.models_dir, version))
+                log.info("now scoring with model %s", version)
+        except Exception:  # keep serving with the current model; the next round tries again
+            log.exception("could not switch to the active model")
 
 
 def create_app(settings: Settings | None = None, *, matcher: Matcher | None = None) -> FastAPI:
@@ -58,10 +72,11 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
-        task = (asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s))
-                if settings.escalation_interval_s > 0 else None)
+        tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s))]
+        if settings.escalation_interval_s > 0:
+            tasks.append(asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
         app.state.batches.wait(timeout=30)
         db.dispose()

@@ -8,7 +8,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matcher.records import RINGS
-from matcher.scoring import DEFAULT_MODEL_DIR
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -21,7 +20,8 @@ class Settings(BaseSettings):
     port: int = 8000
     # Where model versions live; the active one is named in the database, `default` until promoted.
     models_dir: Path = MODELS_DIR
-    default_model_dir: Path = DEFAULT_MODEL_DIR
+    # Seconds between checks of which model is active, so a CLI promotion reaches a running service.
+    model_poll_s: float = 2.0
     # How far a new need's search reaches before any escalation widens it.
     initial_ring: str = Field(default="street", pattern="^(" + "|".join(RINGS) + ")$")
     match_k: int = 10

@@ -20,7 +20,7 @@ from matcher.normalize import normalize
 from matcher.proximity import GridMap
 from matcher.reasons import explain, shared_terms
 from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
-from matcher.scoring import DEFAULT_MODEL_DIR, LinearScorer
+from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
 from matcher.suggestion import Assignment, Suggestion
 from matcher.tokenize import Tokenizer
 from matcher.vectorize import TextVectorizer, Vectors, char_text
@@ -113,7 +113,7 @@ class Matcher:
         self._check_grids(resource_list, "resources")
         self._check_grids(need_list, "needs")
         self.tokenizer_ = Tokenizer(backend=self.tokenizer_backend)
-        self.scorer_ = LinearScorer.load(self.model_dir)
+        self.scorer_ = load_scorer(self.model_dir)
         self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)
         need_tokens, need_chars = self._texts(need_list)
@@ -246,6 +246,10 @@ class Matcher:
 
     def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
         """Score of needs[i] with resources[i], for pairs chosen by the caller."""
+        return self.scorer_.score(self.pair_table(needs, resources).values)
+
+    def pair_table(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> FeatureTable:
+        """The feature table of the pairs (needs[i], resources[i]): what training learns from."""
         self._check_fitted()
         # Pairs may repeat a need or a resource, so ids need not be unique here.
         need_list, need_cols, need_vectors = self._prepare(needs, unique=False)
@@ -255,9 +259,8 @@ class Matcher:
         tokens, chars = self._texts(resource_list)
         resource_vectors = self.vectorizer_.transform(tokens, chars)
         rows = np.arange(len(need_list))
-        table = pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
-                              rows, rows, self.grid_map_)
-        return self.scorer_.score(table.values)
+        return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
+                             rows, rows, self.grid_map_)
 
     def out_of_vocabulary(self, records: Iterable[NeedLike | ResourceLike]) -> tuple[int, int]:
         """(unknown, total) word tokens of these records against the fitted vocabulary.

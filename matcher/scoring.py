@@ -12,6 +12,7 @@ import numpy as np
 from scipy.special import expit
 
 from matcher.features import FEATURES
+from matcher.trees import TREES_FORMAT, TreeScorer
 
 MODEL_FORMAT = "duijie-linear/1"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
@@ -116,3 +117,36 @@ class LinearScorer:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
         return cls.from_json(data, source=str(path))
+
+
+Scorer = LinearScorer | TreeScorer
+
+
+def load_scorer(directory: str | Path = DEFAULT_MODEL_DIR) -> Scorer:
+    """Load whichever kind of scorer a model directory holds (linear or trees), by its format field."""
+    path = Path(directory) / MODEL_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no model.json in this model directory") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
+    if isinstance(data, dict) and data.get("format") == TREES_FORMAT:
+        return TreeScorer.from_json(data, Path(directory), source=str(path))
+    return LinearScorer.from_json(data, source=str(path))
+
+
+def save_scorer(scorer: Scorer, directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a scorer's model.json (and a tree scorer's arrays) into `directory`."""
+    directory = Path(directory)
+    if isinstance(scorer, TreeScorer):
+        if (directory / MODEL_FILE).exists() and not overwrite:
+            raise FileExistsError(f"{directory / MODEL_FILE}: a model is already saved here; pass overwrite=True")
+        directory.mkdir(parents=True, exist_ok=True)
+        scorer.card.setdefault("created_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        scorer.save_arrays(directory)
+        tmp = directory / (MODEL_FILE + ".tmp")
+        tmp.write_text(json.dumps(scorer.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, directory / MODEL_FILE)
+        return directory / MODEL_FILE
+    return scorer.save(directory, overwrite=overwrite)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from matcher.proximity import GridMap
 from matcher.records import parse_grid, parse_resource
-from matcher.scoring import LinearScorer
+from matcher.scoring import load_scorer, save_scorer
 from matcher.tokenize import Tokenizer
 from matcher.vectorize import TextVectorizer, Vectors
 
@@ -66,7 +66,7 @@ def save_matcher(matcher: Matcher, path: Path, *, overwrite: bool) -> Path:
             for resource in matcher.resources_:
                 out.write(json.dumps(resource.to_dict(), ensure_ascii=False) + "\n")
         _write_json(staging / "grids.json", [g.to_dict() for g in matcher.grid_map_.grids.values()])
-        matcher.scorer_.save(staging, overwrite=True)
+        save_scorer(matcher.scorer_, staging, overwrite=True)
         for attr, filename in DICTIONARY_FILES.items():
             source = getattr(matcher.tokenizer_, attr)
             (staging / filename).write_text(source.read_text(encoding="utf-8") if source else "", encoding="utf-8")
@@ -106,7 +106,7 @@ def load_matcher(cls: type[Matcher], path: Path) -> Matcher:
     ]
     matcher.tokenizer_ = Tokenizer(backend=params.get("tokenizer_backend", settings["tokenizer_backend"]),
                                    **{attr: path / f for attr, f in DICTIONARY_FILES.items()})
-    matcher.scorer_ = LinearScorer.load(path)
+    matcher.scorer_ = load_scorer(path)
     grids = json.loads((path / "grids.json").read_text(encoding="utf-8"))
     matcher.grid_map_ = GridMap(parse_grid(g) for g in grids)
     with open(path / "resources.jsonl", encoding="utf-8") as lines:

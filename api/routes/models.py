@@ -1,15 +1,70 @@
-"""Model routes for analysts: which scoring model is active."""
+"""Model routes for analysts: list, show, promote (guarded) and roll back scoring model versions."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
 
-from api.deps import Analyst, EngineDep, SessionDep
-from api.models_state import active_version, history
+from api import audit
+from api.deps import Analyst, EngineDep, SessionDep, SettingsDep
+from api.models_state import PromotionRefusedError, active_version, history, model_dir, promote, rollback
+from matcher import registry
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class PromoteRequest(BaseModel):
+    force: bool = False
+
+
+def _switch(engine, settings, session) -> str:
+    version = active_version(session)
+    scorer = registry.load(settings.models_dir, version)
+    engine.set_scorer(scorer)
+    return version
+
+
+@router.get("", summary="Model versions with their cards")
+def list_models(principal: Analyst, session: SessionDep, settings: SettingsDep) -> list[dict]:
+    active = active_version(session)
+    return [{"version": v, "active": v == active, "card": registry.load(settings.models_dir, v).card}
+            for v in registry.versions(settings.models_dir)]
 
 
 @router.get("/active", summary="The active scoring model and the versions a rollback would return to")
 def active(principal: Analyst, session: SessionDep, engine: EngineDep) -> dict:
     return {"version": active_version(session), "serving": engine.model_version, "history": history(session)}
+
+
+@router.get("/{version}", summary="One model version: its weights or importances and its card")
+def show(version: str, principal: Analyst, settings: SettingsDep) -> dict:
+    try:
+        scorer = registry.load(settings.models_dir, version)
+    except (LookupError, ValueError) as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return {"version": version, "path": str(model_dir(settings, version)), **scorer.to_json()}
+
+
+@router.post("/{version}/promote", summary="Make a version active (refused if worse on held-out NDCG@10)")
+def promote_version(version: str, body: PromoteRequest, principal: Analyst, session: SessionDep,
+                    settings: SettingsDep, engine: EngineDep) -> dict:
+    try:
+        with session.begin():
+            message = promote(session, settings, version, force=body.force)
+            audit.record(session, principal.actor, "promote", "model", version, {"force": body.force})
+    except PromotionRefusedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except (LookupError, ValueError) as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return {"message": message, "active": _switch(engine, settings, session)}
+
+
+@router.post("/rollback", summary="Return to the previously active model")
+def rollback_version(principal: Analyst, session: SessionDep, settings: SettingsDep, engine: EngineDep) -> dict:
+    try:
+        with session.begin():
+            message = rollback(session)
+            audit.record(session, principal.actor, "rollback", "model", active_version(session))
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return {"message": message, "active": _switch(engine, settings, session)}

@@ -1,0 +1,35 @@
+"""The service's own decisions as a training history: accepted and rejected reviews, shown suggestions."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.engine import grid_record, need_record, resource_record
+from api.tables import GridRow, NeedRow, ResourceRow, ReviewRow, SuggestionRow
+from matcher.history import Decision, History, check
+
+
+def history_from_db(session: Session) -> History:
+    needs = {n.id: need_record(n) for n in session.scalars(select(NeedRow))}
+    resources = {r.id: resource_record(r) for r in session.scalars(select(ResourceRow))}
+    grids = [grid_record(g) for g in session.scalars(select(GridRow))]
+    decisions = []
+    reviewed = session.execute(select(ReviewRow, SuggestionRow).join(SuggestionRow,
+                                                                      SuggestionRow.id == ReviewRow.suggestion_id))
+    decided_needs = set()
+    for review, suggestion in reviewed:
+        label = 1.0 if review.decision == "accepted" else 0.0
+        decisions.append(Decision(suggestion.need_id, suggestion.resource_id, label, review.decision,
+                                  review.created_at, str(review.key_id or ""), review.reason))
+        if label:
+            decided_needs.add(suggestion.need_id)
+    # Suggestions put before staff beside the one they accepted, and never chosen: weak negatives.
+    for suggestion in session.scalars(select(SuggestionRow).where(SuggestionRow.status == "superseded",
+                                                                  SuggestionRow.need_id.in_(decided_needs))):
+        decisions.append(Decision(suggestion.need_id, suggestion.resource_id, 0.0, "shown", suggestion.created_at,
+                                  "", ""))
+    digest = hashlib.sha256("\n".join(f"{d.need_id}|{d.resource_id}|{d.kind}" for d in decisions).encode()).hexdigest()
+    return History(needs, resources, grids, check(decisions, source="the service's decisions"), digest)

@@ -1,0 +1,59 @@
+"""Model versions on disk: one folder per version under models/, each JSON (+ .npz), never pickle."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from matcher.scoring import DEFAULT_MODEL_DIR, MODEL_FILE, Scorer, load_scorer, save_scorer
+
+DEFAULT_VERSION = "default"
+HOLDOUT_FILE = "holdout.npz"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    # Version names become folder names: nothing that could climb out of models/.
+    if not _NAME.match(name):
+        raise ValueError(f"version: expected letters, digits, '.', '_' or '-' (at most 64), got {name!r}")
+    return name
+
+
+def version_dir(models_dir: Path, name: str) -> Path:
+    return DEFAULT_MODEL_DIR if name == DEFAULT_VERSION else Path(models_dir) / check_name(name)
+
+
+def versions(models_dir: Path) -> list[str]:
+    found = sorted(p.name for p in Path(models_dir).iterdir() if (p / MODEL_FILE).is_file() and _NAME.match(p.name))
+    return [DEFAULT_VERSION] + [name for name in found if name != DEFAULT_VERSION]
+
+
+def load(models_dir: Path, name: str) -> Scorer:
+    path = version_dir(models_dir, name)
+    if not (path / MODEL_FILE).is_file():
+        raise LookupError(f"version: expected one of {', '.join(versions(models_dir))}, got {name!r}")
+    return load_scorer(path)
+
+
+def save(models_dir: Path, name: str, scorer: Scorer, holdout_values: np.ndarray, holdout_labels: np.ndarray,
+         holdout_groups: np.ndarray) -> Path:
+    """Write a new version with its held-out decisions (for the promotion guard); never overwrites."""
+    path = version_dir(models_dir, name)
+    if path.exists():
+        raise FileExistsError(f"{path}: version {name!r} exists already; choose another --name")
+    scorer.version = name
+    save_scorer(scorer, path)
+    # Need ids become small integers: the guard only needs to know which rows share a need.
+    _, group_codes = np.unique(holdout_groups.astype(str), return_inverse=True)
+    np.savez_compressed(path / HOLDOUT_FILE, values=holdout_values, labels=holdout_labels, groups=group_codes)
+    return path
+
+
+def holdout(models_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    path = version_dir(models_dir, name) / HOLDOUT_FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["values"], npz["labels"], npz["groups"]
