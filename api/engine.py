@@ -19,6 +19,7 @@ from api.tables import GridRow, NeedRow, ResourceRow
 from matcher import Matcher, Need, Resource
 from matcher.records import Grid
 from matcher.scoring import Scorer, load_scorer
+from matcher.tokenize import Tokenizer
 from matcher.suggestion import Assignment, Suggestion
 
 log = logging.getLogger("duijie.engine")
@@ -50,6 +51,7 @@ class EngineState:
         self._replay: list[tuple[str, object]] | None = None
         self._refitting: threading.Thread | None = None
         self.scorer = load_scorer(model_dir)
+        self._tokenizer = Tokenizer()
         self.matcher = matcher
         self._added = 0
         self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
@@ -66,7 +68,7 @@ class EngineState:
             grids = [grid_record(g) for g in session.scalars(select(GridRow).order_by(GridRow.id))]
         if not resources:
             return None
-        matcher = Matcher().fit(resources, needs, grids=grids)
+        matcher = Matcher(tokenizer=self._tokenizer).fit(resources, needs, grids=grids)
         matcher.scorer_ = self.scorer
         return matcher
 

@@ -72,6 +72,7 @@ class Matcher:
         nearby_limit: int = 300,
         n_threads: int = 1,
         progress: bool = False,
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         self.k = k
         self.min_score = min_score
@@ -85,6 +86,8 @@ class Matcher:
         self.nearby_limit = nearby_limit
         self.n_threads = n_threads
         self.progress = progress
+        # A tokenizer to reuse: loading a segmenter's dictionary costs far more than fitting a small index.
+        self.tokenizer = tokenizer
 
     # ---------------------------------------------------------------- fitting
     def _check_settings(self) -> None:
@@ -112,7 +115,7 @@ class Matcher:
         self.grid_map_ = GridMap(_parse_all(grids, parse_grid, "grids") if grids is not None else [])
         self._check_grids(resource_list, "resources")
         self._check_grids(need_list, "needs")
-        self.tokenizer_ = Tokenizer(backend=self.tokenizer_backend)
+        self.tokenizer_ = self.tokenizer or Tokenizer(backend=self.tokenizer_backend)
         self.scorer_ = load_scorer(self.model_dir)
         self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)

@@ -1,0 +1,146 @@
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from api.cli import main as cli_main
+from matcher import registry
+from matcher.features import FEATURES
+from matcher.scoring import LinearScorer
+from tests.api_helpers import database, service
+
+DEMO = "data/demo"
+
+
+def _text_only(version: str) -> LinearScorer:
+    weights = dict.fromkeys(FEATURES, 0.0) | {"word_cosine": 8.0}
+    return LinearScorer(weights=weights, bias=-3.0, version=version)
+
+
+@pytest.fixture()
+def svc(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    with database("sqlite", tmp_path) as url, service(url, models_dir=models, model_poll_s=0.2) as running:
+        running.load_lists()
+        running.models = models
+        running.url = url
+        yield running
+
+
+def _save(svc, version, scorer, labels=None):
+    # A held-out set where ranking by word cosine is right: the text-only model wins on it.
+    rng = np.random.default_rng(0)
+    values = rng.random((40, len(FEATURES)))
+    labels = (values[:, 0] > 0.6).astype(float) if labels is None else labels
+    registry.save(svc.models, version, scorer, values, labels, np.repeat(np.arange(10), 4))
+
+
+def test_api_models_list_and_show(svc):
+    _save(svc, "text1", _text_only("text1"))
+    listed = svc.call("GET", "/v1/models", "analyst").json()
+    assert [m["version"] for m in listed] == ["default", "text1"] and listed[0]["active"]
+    shown = svc.call("GET", "/v1/models/text1", "analyst").json()
+    assert shown["weights"]["word_cosine"] == 8.0
+    assert svc.call("GET", "/v1/models/nope", "analyst").status_code == 404
+
+
+def test_api_promote_switches_scoring_at_once_and_records_version(svc):
+    _save(svc, "text1", _text_only("text1"))
+    response = svc.call("POST", "/v1/models/text1/promote", "analyst", json={})
+    assert response.status_code == 200, response.text
+    assert svc.match("n-care")[0]["model_version"] == "text1"
+
+
+def test_api_promote_worse_model_is_refused_with_margin_unless_forced(svc):
+    worse = LinearScorer(weights=dict.fromkeys(FEATURES, 0.0) | {"word_cosine": -8.0}, version="worse")
+    _save(svc, "worse", worse)
+    refused = svc.call("POST", "/v1/models/worse/promote", "analyst", json={})
+    assert refused.status_code == 409
+    assert "ranks worse than the active model default" in refused.json()["detail"]
+    assert "lower" in refused.json()["detail"]
+    forced = svc.call("POST", "/v1/models/worse/promote", "analyst", json={"force": True})
+    assert forced.status_code == 200
+
+
+def test_api_rollback_restores_earlier_scores_exactly(svc):
+    before = [s["score"] for s in svc.match("n-care")]
+    _save(svc, "text1", _text_only("text1"))
+    svc.call("POST", "/v1/models/text1/promote", "analyst", json={})
+    during = [s["score"] for s in svc.match("n-care")]
+    assert svc.call("POST", "/v1/models/rollback", "analyst").json()["active"] == "default"
+    after = [s["score"] for s in svc.match("n-care")]
+    assert after == before and during != before
+    assert svc.call("POST", "/v1/models/rollback", "analyst").status_code == 409  # nothing earlier left
+
+
+def test_api_model_swap_drops_no_request(svc):
+    _save(svc, "text1", _text_only("text1"))
+    results, stop = [], threading.Event()
+
+    def keep_matching():
+        while not stop.is_set():
+            response = svc.call("POST", "/v1/match", json={"need_id": "n-food", "k": 3})
+            results.append((response.status_code, {s["model_version"] for s in response.json()["suggestions"]}))
+
+    worker = threading.Thread(target=keep_matching)
+    worker.start()
+    while len(results) < 5:
+        time.sleep(0.01)
+    svc.call("POST", "/v1/models/text1/promote", "analyst", json={})
+    count = len(results)
+    while len(results) < count + 5:
+        time.sleep(0.01)
+    stop.set()
+    worker.join()
+    assert all(code == 200 for code, _ in results)
+    assert all(len(versions) == 1 for _, versions in results)  # no answer mixes two models
+    assert results[0][1] == {"default"} and results[-1][1] == {"text1"}
+
+
+def test_cli_promote_reaches_the_running_service(svc, capsys):
+    _save(svc, "text1", _text_only("text1"))
+    code = cli_main(["models", "--database-url", svc.url, "--out", str(svc.models), "promote", "text1"])
+    assert code == 0 and "text1 is now active" in capsys.readouterr().out
+    deadline = time.monotonic() + 10
+    while svc.app.state.engine.model_version != "text1" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert svc.match("n-care")[0]["model_version"] == "text1"
+
+
+def test_cli_train_on_demo_history_beats_default_and_prints_json(tmp_path, capsys):
+    code = cli_main(["train", "--history", f"{DEMO}/decisions.jsonl", "--needs", f"{DEMO}/needs.jsonl",
+                     "--resources", f"{DEMO}/resources.jsonl", "--grids", f"{DEMO}/grids.jsonl",
+                     "--out", str(tmp_path), "--name", "demo1", "--json",
+                     "--database-url", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"auc", "ndcg@5", "ndcg@10", "spearman", "baseline"} <= set(metrics)
+    assert metrics["ndcg@10"] > metrics["baseline"]["ndcg@10"] and metrics["auc"] > metrics["baseline"]["auc"]
+    card = json.loads((tmp_path / "demo1" / "model.json").read_text(encoding="utf-8"))["card"]
+    assert card["training_data"]["decisions"] == 1920 and card["metrics"]["baseline_version"] == "default"
+    assert len(card["training_data"]["sha256"]) == 64 and card["created_by"]
+
+
+def test_cli_train_bad_history_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"need": "n1", "resource": "r1", "decision": "accepted"}\n', encoding="utf-8")
+    code = cli_main(["train", "--history", str(path), "--out", str(tmp_path),
+                     "--database-url", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert code == 1 and "field 'need': expected the id of a need in the needs list" in capsys.readouterr().err
+
+
+def test_cli_train_from_db_uses_the_services_decisions(svc, tmp_path, capsys):
+    for i in range(12):
+        svc.call("POST", "/v1/needs", json={"id": f"n-x{i}", "title": "员工午餐就餐难", "grid": "P1"})
+        suggestions = svc.match(f"n-x{i}", k=3)
+        svc.call("POST", f"/v1/suggestions/{suggestions[-1]['id']}/reject", "staff", json={"reason": "不相关"})
+        if i % 2 == 0:
+            svc.call("POST", f"/v1/suggestions/{suggestions[0]['id']}/accept", "staff")
+        else:
+            svc.call("POST", f"/v1/suggestions/{suggestions[0]['id']}/reject", "staff", json={"reason": "距离太远"})
+    code = cli_main(["train", "--from-db", "--database-url", svc.url, "--out", str(tmp_path), "--name", "db1"])
+    assert code == 0, capsys.readouterr().err
+    assert "saved as db1" in capsys.readouterr().out
