@@ -19,8 +19,8 @@ from api.tables import GridRow, NeedRow, ResourceRow
 from matcher import Matcher, Need, Resource
 from matcher.records import Grid
 from matcher.scoring import Scorer, load_scorer
-from matcher.tokenize import Tokenizer
 from matcher.suggestion import Assignment, Suggestion
+from matcher.tokenize import Tokenizer
 
 log = logging.getLogger("duijie.engine")
 # Up to this many resources a refit takes well under a second, so it runs in the writing request.
