@@ -18,10 +18,11 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/duijie serve --demo
 
-# As root (CI, a fresh machine) PostgreSQL is installed and started so the database tests run on both
-# backends; elsewhere they run on SQLite only unless DUIJIE_TEST_POSTGRES_URL points at a server.
+# As root (CI, a fresh machine) PostgreSQL, Chromium and CJK fonts come from Debian's packages, so the
+# database tests run on both backends and the review page's browser tests run; elsewhere those are
+# skipped unless DUIJIE_TEST_POSTGRES_URL points at a server and /usr/bin/chromium exists.
 test: install
-	@if [ -z "$$DUIJIE_TEST_POSTGRES_URL" ] && [ "$$(id -u)" = 0 ]; then bash .ci/postgres.sh; fi
+	@if [ "$$(id -u)" = 0 ]; then bash .ci/system-deps.sh; fi
 	DUIJIE_TEST_POSTGRES_URL=$${DUIJIE_TEST_POSTGRES_URL:-$$([ "$$(id -u)" = 0 ] && echo $(PG_TEST_URL))} $(PY) -m pytest
 	$(VENV)/bin/ruff check .
 

@@ -153,6 +153,11 @@ class EngineState:
 
     # ------------------------------------------------------------- matching
     @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer every index of this service uses (the review page highlights with it too)."""
+        return self._tokenizer
+
+    @property
     def model_version(self) -> str:
         return self.scorer.version
 

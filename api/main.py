@@ -6,10 +6,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.db import make_engine, make_sessions, migrate
@@ -18,13 +22,15 @@ from api.engine import EngineState
 from api.escalation import escalate
 from api.jobs import BatchRunner, mark_interrupted
 from api.models_state import active_model_dir, active_version
-from api.routes import admin, match, models, projects, suggestions
+from api.routes import admin, match, models, projects, review, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.settings import Settings
+from api.web import templates
 from matcher import Matcher, registry
 from matcher.errors import RecordError
 
 log = logging.getLogger("duijie.service")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 async def _escalate_periodically(app: FastAPI, interval: float) -> None:
@@ -84,9 +90,24 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan,
                   description="Pairs needs (需求) with resources (资源) and keeps the projects list (项目清单).")
     app.state.settings = settings
+    app.state.session_secret = settings.session_secret or secrets.token_hex(32)
     for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
-                   admin.ops, models.router):
+                   admin.ops, models.router, review.router):
         app.include_router(router)
+    app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
+
+    @app.exception_handler(review.SignInRequiredError)
+    async def _sign_in(_: Request, exc: review.SignInRequiredError) -> RedirectResponse:
+        return RedirectResponse("/review/login", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        # The review page answers people with a page in their language; the API answers with JSON.
+        if request.url.path.startswith("/review"):
+            return templates.TemplateResponse(request, "error.html", {"code": exc.status_code, "message": exc.detail,
+                                                                      "principal": None, "csrf": ""},
+                                              status_code=exc.status_code)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RecordError)
     async def _record_error(_: Request, exc: RecordError) -> JSONResponse:

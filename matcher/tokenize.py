@@ -81,8 +81,9 @@ class Tokenizer:
         entries = read_dictionary(self.dictionary) if self.dictionary else []
         self._stop = read_stopwords(self.stopwords) if self.stopwords else frozenset()
         self._synonym = read_synonyms(self.synonyms) if self.synonyms else {}
-        # Every synonym variant must survive segmentation as one token to be folded.
-        words = [(w, f) for w, f in entries] + [(w, None) for w in self._synonym if len(w) > 1]
+        # Every Chinese synonym variant must survive segmentation as one token to be folded. ASCII ones
+        # must not enter the dictionary: "ip" there would cut "script" into scr/ip/t.
+        words = [(w, f) for w, f in entries] + [(w, None) for w in self._synonym if len(w) > 1 and not w.isascii()]
         backend = self.backend
         if backend == "auto":
             backend = "rjieba" if importlib.util.find_spec("rjieba") else "jieba"

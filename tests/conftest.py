@@ -64,3 +64,11 @@ def demo_lists() -> dict[str, list[dict]]:
 @pytest.fixture(scope="session")
 def demo_matcher(demo_lists) -> Matcher:
     return Matcher().fit(demo_lists["resources"], demo_lists["needs"], grids=demo_lists["grids"])
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say where the browser tests left their screenshots."""
+    from tests.test_review_browser import ARTIFACTS
+
+    if ARTIFACTS.exists() and any(ARTIFACTS.iterdir()):
+        terminalreporter.write_line(f"browser test screenshots: {ARTIFACTS}")

@@ -60,3 +60,9 @@ def test_read_dictionary_reads_word_and_frequency(tmp_path):
     path = tmp_path / "dict.txt"
     path.write_text("# comment\n专属网格 2000\n托育\n", encoding="utf-8")
     assert read_dictionary(path) == [("专属网格", 2000), ("托育", None)]
+
+
+def test_tokenizer_keeps_english_words_whole_despite_ascii_synonyms(reference):
+    fast = Tokenizer(backend="rjieba")
+    for tokenizer in (reference, fast):
+        assert tokenizer("<script>alert(1)</script> ip") == ["script", "alert", "1", "script", "知识产权"]

@@ -1,0 +1,34 @@
+// Keyboard shortcuts for the review queue: A accept, R reject, N/J next (skip), K previous.
+(function () {
+  "use strict";
+  var cards = Array.prototype.slice.call(document.querySelectorAll("article.card"));
+  if (!cards.length) { return; }
+  var current = 0;
+  function focus(i, quiet) {
+    current = Math.max(0, Math.min(cards.length - 1, i));
+    cards[current].focus({ preventScroll: true });
+    if (!quiet) { cards[current].scrollIntoView({ block: "start" }); }
+  }
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    var key = event.key.toLowerCase();
+    var card = cards[current];
+    if (key === "a") { card.querySelector("[data-action=accept]").click(); }
+    else if (key === "r") { card.querySelector("[data-action=reason]").focus(); }
+    else if (key === "n" || key === "j") { focus(current + 1); }
+    else if (key === "k") { focus(current - 1); }
+    else { return; }
+    event.preventDefault();
+  });
+  cards.forEach(function (card, i) {
+    card.querySelector("[data-action=next]").addEventListener("click", function (event) {
+      event.preventDefault();
+      focus(i + 1);
+    });
+    card.addEventListener("focusin", function () { current = i; });
+  });
+  focus(0, true);  // ready for shortcuts, but the filters and the help line stay in view
+})();
