@@ -34,8 +34,9 @@ lint: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) bench/quality.py
-	$(PY) bench/speed.py
+	$(PY) -m bench.quality
+	$(PY) -m bench.speed
+	$(PY) -m bench.train_quality
 
 demo-data: install
 	$(PY) data/demo/generate.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from matcher.columns import Columns
 from matcher.proximity import AREA, GRID, STREET, GridMap, haversine_km
@@ -32,6 +33,17 @@ class FeatureTable(NamedTuple):
     values: np.ndarray
     ring: np.ndarray
     distance_km: np.ndarray
+    # Row i holds need ∘ resource word weights of pair i: its sum is the word cosine, its largest
+    # entries are the shared terms the reasons name, so both come from one product.
+    word_product: sp.csr_matrix
+
+    def take(self, rows: np.ndarray) -> FeatureTable:
+        return FeatureTable(*(column[rows] for column in self))
+
+    @staticmethod
+    def concat(tables: list[FeatureTable]) -> FeatureTable:
+        columns = list(zip(*tables, strict=True))
+        return FeatureTable(*(np.concatenate(c) for c in columns[:-1]), sp.vstack(columns[-1]).tocsr())
 
     def as_dicts(self) -> list[dict[str, float]]:
         out = []
@@ -67,8 +79,10 @@ def pair_features(
     resource_row = np.asarray(resource_row, dtype=np.int64)
     values = np.zeros((len(need_row), len(FEATURES)), dtype=np.float64)
     if len(need_row) == 0:
-        return FeatureTable(need_row, resource_row, values, np.zeros(0, np.int8), np.zeros(0))
-    values[:, 0] = row_cosine(need_vectors.word[need_row], resource_vectors.word[resource_row])
+        empty = sp.csr_matrix((0, need_vectors.word.shape[1]), dtype=np.float32)
+        return FeatureTable(need_row, resource_row, values, np.zeros(0, np.int8), np.zeros(0), empty)
+    product = need_vectors.word[need_row].multiply(resource_vectors.word[resource_row]).tocsr()
+    values[:, 0] = np.asarray(product.sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
     values[:, 1] = row_cosine(need_vectors.char[need_row], resource_vectors.char[resource_row])
     need_cat, resource_cat = needs.category[need_row], resources.category[resource_row]
     both = (need_cat != "") & (resource_cat != "")
@@ -82,4 +96,4 @@ def pair_features(
     values[:, 6] = np.where(np.isnan(distance), 0.0, np.exp(-np.nan_to_num(distance) / NEARNESS_KM))
     capacity = resources.capacity[resource_row]
     values[:, 7] = resources.capacity_left[resource_row] / np.maximum(capacity, 1)
-    return FeatureTable(need_row, resource_row, values, ring, distance)
+    return FeatureTable(need_row, resource_row, values, ring, distance, product)

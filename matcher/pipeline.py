@@ -191,23 +191,20 @@ class Matcher:
                                   pairs.resource_row, self.grid_map_)
             score = self.scorer_.score(table.values)
             best = _top_per_need(table.need_row, score, k)
-            tables.append(table._replace(need_row=table.need_row[best] + part.start,
-                                         resource_row=table.resource_row[best], values=table.values[best],
-                                         ring=table.ring[best], distance_km=table.distance_km[best]))
+            kept = table.take(best)
+            tables.append(kept._replace(need_row=kept.need_row + part.start))
             scores.append(score[best])
             if on_progress is not None:
                 on_progress(part.stop / len(need_cols.ids))
         if not tables:
             empty = pair_features(need_cols, resources, need_vectors, self.resource_vectors_, [], [], self.grid_map_)
             return empty, np.zeros(0)
-        merged = FeatureTable(*(np.concatenate(cols) for cols in zip(*tables, strict=True)))
-        return merged, np.concatenate(scores)
+        return FeatureTable.concat(tables), np.concatenate(scores)
 
     def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
                      score: np.ndarray, rows: np.ndarray) -> list[Suggestion]:
-        sub = FeatureTable(*(c[rows] for c in table))
-        shared = shared_terms(need_vectors.word[sub.need_row], self.resource_vectors_.word[sub.resource_row],
-                              self.terms_)
+        sub = table.take(rows)
+        shared = shared_terms(sub.word_product, self.terms_)
         resources = [self.resources_[r] for r in sub.resource_row]
         reasons = explain(sub, shared, [r.category for r in resources], [r.capacity_left for r in resources])
         features = sub.as_dicts()

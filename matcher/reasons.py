@@ -14,10 +14,8 @@ _WORD, _CATEGORY, _CAPACITY = FEATURES.index("word_cosine"), FEATURES.index("cat
     "capacity_left")
 
 
-def shared_terms(need_word: sp.csr_matrix, resource_word: sp.csr_matrix, terms: Sequence[str],
-                 top: int = 3) -> list[list[str]]:
-    """For row-aligned word vectors, the terms with the largest share of each pair's cosine."""
-    product = need_word.multiply(resource_word).tocsr()
+def shared_terms(product: sp.csr_matrix, terms: Sequence[str], top: int = 3) -> list[list[str]]:
+    """The terms with the largest share of each pair's cosine, from the pairs' word products."""
     out: list[list[str]] = []
     for i in range(product.shape[0]):
         start, end = product.indptr[i], product.indptr[i + 1]
