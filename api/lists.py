@@ -143,12 +143,7 @@ def query(kind: str, principal: Principal, *, grid: str | None = None, street: s
         if street is not None:
             stmt = stmt.where(table.street == street)
         return stmt.order_by(table.id)
-    if principal.role == "staff":
-        stmt = stmt.where(table.grid.in_(principal.grids))
-    if grid is not None:
-        stmt = stmt.where(table.grid == grid)
-    if street is not None:
-        stmt = stmt.where(table.grid.in_(select(GridRow.id).where(GridRow.street == street)))
+    stmt = in_place(stmt, table.grid, principal, grid=grid, street=street)
     if category is not None:
         stmt = stmt.where(table.category == category)
     if side is not None:
@@ -158,6 +153,18 @@ def query(kind: str, principal: Principal, *, grid: str | None = None, street: s
     if escalated is not None and kind == "needs":
         stmt = stmt.where(table.escalated == escalated)
     return stmt.order_by(table.id)
+
+
+def in_place(stmt: Select, grid_column, principal: Principal, *, grid: str | None = None,
+             street: str | None = None) -> Select:
+    """Limit a query to the staff member's grids, and to one grid or street when asked."""
+    if principal.role == "staff":
+        stmt = stmt.where(grid_column.in_(principal.grids))
+    if grid is not None:
+        stmt = stmt.where(grid_column == grid)
+    if street is not None:
+        stmt = stmt.where(grid_column.in_(select(GridRow.id).where(GridRow.street == street)))
+    return stmt
 
 
 def page(session: Session, stmt: Select, limit: int, offset: int) -> dict[str, Any]:

@@ -109,14 +109,18 @@ class LinearScorer:
 
     @classmethod
     def load(cls, directory: str | Path = DEFAULT_MODEL_DIR) -> LinearScorer:
-        path = Path(directory) / MODEL_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no model.json in this model directory") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
+        path, data = _read_model(directory)
         return cls.from_json(data, source=str(path))
+
+
+def _read_model(directory: str | Path) -> tuple[Path, object]:
+    path = Path(directory) / MODEL_FILE
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no model.json in this model directory") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
 
 
 Scorer = LinearScorer | TreeScorer
@@ -124,13 +128,7 @@ Scorer = LinearScorer | TreeScorer
 
 def load_scorer(directory: str | Path = DEFAULT_MODEL_DIR) -> Scorer:
     """Load whichever kind of scorer a model directory holds (linear or trees), by its format field."""
-    path = Path(directory) / MODEL_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no model.json in this model directory") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
+    path, data = _read_model(directory)
     if isinstance(data, dict) and data.get("format") == TREES_FORMAT:
         return TreeScorer.from_json(data, Path(directory), source=str(path))
     return LinearScorer.from_json(data, source=str(path))

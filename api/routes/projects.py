@@ -22,10 +22,7 @@ def list_projects(principal: Reader, session: SessionDep, grid: str | None = Non
                   status_: Annotated[Literal["active", "completed", "cancelled"] | None, Query(alias="status")] = None,
                   limit: Limit = 50, offset: Offset = 0):
     stmt = select(ProjectRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
-    if principal.role == "staff":
-        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
-    if grid is not None:
-        stmt = stmt.where(NeedRow.grid == grid)
+    stmt = lists.in_place(stmt, NeedRow.grid, principal, grid=grid)
     if status_ is not None:
         stmt = stmt.where(ProjectRow.status == status_)
     return lists.page(session, stmt.order_by(ProjectRow.id.desc()), limit, offset)

@@ -13,6 +13,7 @@ from api import decisions
 from api.deps import EngineDep, Principal, SessionDep, forbid_grid
 from api.engine import resource_record
 from api.keys import find_key
+from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
 from api.tables import ApiKeyRow, GridRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
@@ -98,12 +99,7 @@ def queue(request: Request, principal: Staff, session: SessionDep, engine: Engin
             .join(NeedRow, NeedRow.id == SuggestionRow.need_id)
             .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id)
             .where(SuggestionRow.status == "pending"))
-    if principal.role == "staff":
-        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
-    if grid:
-        stmt = stmt.where(NeedRow.grid == grid)
-    if street:
-        stmt = stmt.where(NeedRow.grid.in_([g.id for g in grids.values() if g.street == street]))
+    stmt = in_place(stmt, NeedRow.grid, principal, grid=grid or None, street=street or None)
     if category:
         stmt = stmt.where(NeedRow.category == category)
     if side:
@@ -179,8 +175,7 @@ def reject(request: Request, suggestion_id: int, principal: Staff, session: Sess
 def projects(request: Request, principal: Staff, session: SessionDep, notice: str = "") -> HTMLResponse:
     stmt = (select(ProjectRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
             .join(ResourceRow, ResourceRow.id == ProjectRow.resource_id).order_by(ProjectRow.id.desc()))
-    if principal.role == "staff":
-        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
+    stmt = in_place(stmt, NeedRow.grid, principal)
     rows = [{"project": p, "need": n, "resource": r} for p, n, r in session.execute(stmt.limit(200))]
     return render(request, "projects.html", {"rows": rows, "labels": STATUS_LABELS, "sides": SIDES,
                                              "notice": NOTICES.get(notice, ""), "principal": principal})
@@ -206,8 +201,7 @@ def update_project(request: Request, project_id: int, principal: Staff, session:
 def escalated(request: Request, principal: Staff, session: SessionDep, notice: str = "") -> HTMLResponse:
     served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
     stmt = select(NeedRow).where(NeedRow.escalated.is_(True), NeedRow.status == "open", NeedRow.id.not_in(served))
-    if principal.role == "staff":
-        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
+    stmt = in_place(stmt, NeedRow.grid, principal)
     grids = _grid_names(session)
     needs = [{"need": n, "grid": grids.get(n.grid), "ring": RING_LABELS[RINGS.index(n.ring)]}
              for n in session.scalars(stmt.order_by(NeedRow.deadline))]

@@ -12,7 +12,7 @@ from api.deps import EngineDep, Reader, Reviewer, SessionDep
 from api.engine import resource_record
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
-from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
+from api.tables import NeedRow, ResourceRow, SuggestionRow
 
 router = APIRouter(prefix="/v1/suggestions", tags=["suggestions"])
 Status = Literal["pending", "accepted", "rejected", "superseded", "withdrawn"]
@@ -23,12 +23,7 @@ def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = 
                      status_: Annotated[Status | None, Query(alias="status")] = None, need_id: str | None = None,
                      limit: Limit = 50, offset: Offset = 0):
     stmt = select(SuggestionRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
-    if principal.role == "staff":
-        stmt = stmt.where(NeedRow.grid.in_(principal.grids))
-    if grid is not None:
-        stmt = stmt.where(NeedRow.grid == grid)
-    if street is not None:
-        stmt = stmt.where(NeedRow.grid.in_(select(GridRow.id).where(GridRow.street == street)))
+    stmt = lists.in_place(stmt, NeedRow.grid, principal, grid=grid, street=street)
     if status_ is not None:
         stmt = stmt.where(SuggestionRow.status == status_)
     if need_id is not None:
