@@ -151,3 +151,18 @@ def test_api_batch_that_dies_midway_writes_nothing(svc, monkeypatch):
 
 def test_api_batch_status_unknown_job_is_404(svc):
     assert svc.call("GET", "/v1/match/batch/nope").status_code == 404
+
+
+def test_api_uses_an_injected_fitted_engine(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from matcher import Matcher
+    from tests.api_helpers import Service, settings_for
+    from tests.conftest import GRIDS, RESOURCES
+
+    engine = Matcher().fit(RESOURCES, grids=GRIDS)
+    with database("sqlite", tmp_path) as url, TestClient(create_app(settings_for(url), matcher=engine)) as client:
+        assert client.get("/readyz").json()["resources_indexed"] == len(RESOURCES)
+        svc = Service(client)
+        assert svc.app.state.engine.matcher is engine  # shared, not refitted at start-up
