@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import audit
 from api.deps import Principal, forbid_grid
+from api.engine import grid_record
 from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
 from matcher.errors import RecordError
 from matcher.proximity import GridMap
@@ -46,11 +47,9 @@ def check_grid(session: Session, grid: str) -> None:
         raise unprocessable(f"field 'grid': expected the id of a grid in the grid list, got {grid!r}")
 
 
-def check_grid_tree(session: Session, changed: GridRow | dict) -> None:
+def check_grid_tree(session: Session, changed: dict[str, Any]) -> None:
     """Refuse a grid whose parent is unknown, a point, or makes a cycle, checked on the whole tree."""
-    rows = {g.id: g for g in session.scalars(select(GridRow))}
-    records = [parse_grid({"id": g.id, "name": g.name, "kind": g.kind, "parent": g.parent, "street": g.street})
-               for g in rows.values() if g.id != changed["id"]]
+    records = [grid_record(g) for g in session.scalars(select(GridRow)) if g.id != changed["id"]]
     records.append(check("grids", changed))
     try:
         GridMap(records)

@@ -64,7 +64,8 @@ def check_csrf(request: Request, token: str | None) -> None:
 
 def highlight(text: str, terms: set[str]) -> Markup:
     """Escape `text`, then wrap each occurrence of a shared term in <mark>; longest terms first."""
-    usable = sorted((t for t in terms if (t and len(t) > 1) or (t and not t.isascii())), key=len, reverse=True)
+    # Single ASCII characters (a digit, a letter) would light up everywhere; a single Chinese one is a word.
+    usable = sorted((t for t in terms if t and (len(t) > 1 or not t.isascii())), key=len, reverse=True)
     if not text or not usable:
         return escape(text or "")
     pattern = re.compile("|".join(re.escape(t) for t in usable), re.IGNORECASE)
