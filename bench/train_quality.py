@@ -2,8 +2,10 @@
 
 Reports Spearman x100 of the trained scorer against the test labels beside the untrained engine
 (the default model) in the same run, for the logistic and the tree model, with training time and
-model size on disk. The bar: at least 66.0 and above the untrained engine; the neural encoder
-text2vec-base-chinese reaches 70.16 on the same test set.
+model size on disk; and, as a diagnostic, the same model kinds cross-validated on the test labels
+themselves: the most learning could get from the engine's features here. The bar: at least 66.0
+and above the untrained engine; the neural encoder text2vec-base-chinese reaches 70.16 on the
+same test set.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.model_selection import KFold
+
 from bench.common import LCQMC, print_table, require
 from matcher import registry
 from matcher.history import load_history
 from matcher.scoring import LinearScorer
-from matcher.training import train
+from matcher.training import fit_scorer, train
 
 
 def main() -> None:
@@ -35,6 +41,17 @@ def main() -> None:
         rows.append([f"trained {kind} on dev", result.metrics["spearman"], result.baseline["spearman"],
                      round(result.metrics["spearman"] - result.baseline["spearman"], 2), result.seconds,
                      f"{size / 1024:.1f} KiB"])
+    # Diagnostic, not a model anyone could ship: the same kinds trained on four fifths of the test
+    # split and scored on the fifth left out, so the shift between dev and test plays no part. It
+    # bounds what learning can do with the engine's features on this test set.
+    test = result.holdout
+    for kind in ("logistic", "gbdt"):
+        score = np.zeros(len(test.labels))
+        for train_rows, test_rows in KFold(5, shuffle=True, random_state=0).split(test.values):
+            score[test_rows] = fit_scorer(test.take(train_rows), kind=kind).score(test.values[test_rows])
+        spearman = 100 * spearmanr(score, test.labels).statistic
+        rows.append([f"ceiling: {kind} 5-fold on test labels", round(spearman, 2), result.baseline["spearman"],
+                     round(spearman - result.baseline["spearman"], 2), "", ""])
     rows.append(["published: text2vec-base-chinese", 70.16, "", "", "", ""])
     print_table(f"LCQMC: train on dev ({len(history.decisions)} pairs), evaluate on test "
                 f"({len(held.decisions)} pairs); reading both took {load_s:.1f} s",

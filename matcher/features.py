@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from matcher.columns import Columns
 from matcher.proximity import AREA, GRID, STREET, GridMap, haversine_km
+from matcher.rows import FEW_PAIRS, RowEntries, aligned_dot, aligned_product, row_sums
 from matcher.vectorize import Vectors, row_cosine
 
 FEATURES = (
@@ -35,15 +35,17 @@ class FeatureTable(NamedTuple):
     distance_km: np.ndarray
     # Row i holds need ∘ resource word weights of pair i: its sum is the word cosine, its largest
     # entries are the shared terms the reasons name, so both come from one product.
-    word_product: sp.csr_matrix
+    word_product: RowEntries
 
     def take(self, rows: np.ndarray) -> FeatureTable:
-        return FeatureTable(*(column[rows] for column in self))
+        return FeatureTable(*(column[rows] for column in self[:-1]), self.word_product.take(rows))
 
     @staticmethod
     def concat(tables: list[FeatureTable]) -> FeatureTable:
+        if len(tables) == 1:
+            return tables[0]
         columns = list(zip(*tables, strict=True))
-        return FeatureTable(*(np.concatenate(c) for c in columns[:-1]), sp.vstack(columns[-1]).tocsr())
+        return FeatureTable(*(np.concatenate(c) for c in columns[:-1]), RowEntries.concat(columns[-1]))
 
     def as_dicts(self) -> list[dict[str, float]]:
         out = []
@@ -79,11 +81,17 @@ def pair_features(
     resource_row = np.asarray(resource_row, dtype=np.int64)
     values = np.zeros((len(need_row), len(FEATURES)), dtype=np.float64)
     if len(need_row) == 0:
-        empty = sp.csr_matrix((0, need_vectors.word.shape[1]), dtype=np.float32)
+        empty = RowEntries(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
         return FeatureTable(need_row, resource_row, values, np.zeros(0, np.int8), np.zeros(0), empty)
-    product = need_vectors.word[need_row].multiply(resource_vectors.word[resource_row]).tocsr()
-    values[:, 0] = np.asarray(product.sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
-    values[:, 1] = row_cosine(need_vectors.char[need_row], resource_vectors.char[resource_row])
+    if len(need_row) <= FEW_PAIRS:
+        product = aligned_product(need_vectors.word, resource_vectors.word, need_row, resource_row)
+        values[:, 0] = row_sums(product).clip(0.0, 1.0)
+        values[:, 1] = aligned_dot(need_vectors.char, resource_vectors.char, need_row, resource_row).clip(0.0, 1.0)
+    else:
+        product_matrix = need_vectors.word[need_row].multiply(resource_vectors.word[resource_row]).tocsr()
+        product = RowEntries.of(product_matrix)
+        values[:, 0] = np.asarray(product_matrix.sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
+        values[:, 1] = row_cosine(need_vectors.char[need_row], resource_vectors.char[resource_row])
     need_cat, resource_cat = needs.category[need_row], resources.category[resource_row]
     both = (need_cat != "") & (resource_cat != "")
     values[:, 2] = np.where(both, np.where(need_cat == resource_cat, 1.0, -1.0), 0.0)
@@ -93,7 +101,9 @@ def pair_features(
     values[:, 5] = ring <= STREET
     distance = haversine_km(needs.lat[need_row], needs.lon[need_row],
                             resources.lat[resource_row], resources.lon[resource_row])
-    values[:, 6] = np.where(np.isnan(distance), 0.0, np.exp(-np.nan_to_num(distance) / NEARNESS_KM))
+    nearness = np.exp(-distance / NEARNESS_KM)
+    nearness[np.isnan(nearness)] = 0.0  # no coordinates on one side: no nearness, not an error
+    values[:, 6] = nearness
     capacity = resources.capacity[resource_row]
     values[:, 7] = resources.capacity_left[resource_row] / np.maximum(capacity, 1)
     return FeatureTable(need_row, resource_row, values, ring, distance, product)

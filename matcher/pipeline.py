@@ -173,12 +173,16 @@ class Matcher:
 
     def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int,
                          on_progress: Callable[[float], None] | None = None) -> tuple[FeatureTable, np.ndarray]:
-        """Score the candidates of every need, chunk by chunk; keep each need's best k."""
+        """Score the candidates of every need, chunk by chunk; keep each need's best k.
+
+        The table comes back ordered by need row, best score first within each need.
+        """
         resources = self._resource_columns
         tables, scores = [], []
         for part in self._chunks(len(need_cols.ids)):
-            sub_cols = Columns(*(c[part] for c in need_cols))
-            sub_vectors = Vectors(need_vectors.word[part], need_vectors.char[part])
+            whole = part.start == 0 and part.stop == len(need_cols.ids)
+            sub_cols = need_cols if whole else Columns(*(c[part] for c in need_cols))
+            sub_vectors = need_vectors if whole else Vectors(need_vectors.word[part], need_vectors.char[part])
             pairs = cand.merge(
                 cand.top_cosine(sub_vectors.word, self._index_t, max(self.pool, k), n_threads=self.n_threads),
                 cand.nearby_candidates(sub_cols, self._nearby, limit=self.nearby_limit),
@@ -202,8 +206,13 @@ class Matcher:
         return FeatureTable.concat(tables), np.concatenate(scores)
 
     def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
-                     score: np.ndarray, rows: np.ndarray) -> list[Suggestion]:
-        sub = table.take(rows)
+                     score: np.ndarray, rows: np.ndarray | None) -> list[Suggestion]:
+        """Suggestions of the table's `rows`, in that order; None means every row as it stands."""
+        if rows is None:
+            rows = np.arange(len(score))
+            sub = table
+        else:
+            sub = table.take(rows)
         shared = shared_terms(sub.word_product, self.terms_)
         resources = [self.resources_[r] for r in sub.resource_row]
         reasons = explain(sub, shared, [r.category for r in resources], [r.capacity_left for r in resources])
@@ -219,10 +228,9 @@ class Matcher:
         k = self.k if k is None else _positive(k, "k")
         need_list, need_cols, need_vectors = self._prepare(needs)
         table, score = self._candidate_table(need_cols, need_vectors, k)
-        order = np.lexsort((-score, table.need_row))
-        flat = self._suggestions(need_list, need_vectors, table, score, order)
+        flat = self._suggestions(need_list, need_vectors, table, score, None)
         out: list[list[Suggestion]] = [[] for _ in need_list]
-        for row, suggestion in zip(table.need_row[order], flat, strict=True):
+        for row, suggestion in zip(table.need_row, flat, strict=True):
             out[row].append(suggestion)
         return out
 

@@ -9,23 +9,22 @@ import scipy.sparse as sp
 
 from matcher.features import FEATURES, FeatureTable
 from matcher.proximity import RING_LABELS
+from matcher.rows import RowEntries
 
 _WORD, _CATEGORY, _CAPACITY = FEATURES.index("word_cosine"), FEATURES.index("category_match"), FEATURES.index(
     "capacity_left")
 
 
-def shared_terms(product: sp.csr_matrix, terms: Sequence[str], top: int = 3) -> list[list[str]]:
+def shared_terms(product: sp.csr_matrix | RowEntries, terms: Sequence[str], top: int = 3) -> list[list[str]]:
     """The terms with the largest share of each pair's cosine, from the pairs' word products."""
-    out: list[list[str]] = []
-    for i in range(product.shape[0]):
-        start, end = product.indptr[i], product.indptr[i + 1]
-        if start == end:
-            out.append([])
-            continue
-        data, cols = product.data[start:end], product.indices[start:end]
-        order = np.argsort(-data, kind="stable")[:top]
-        out.append([terms[cols[j]] for j in order])
-    return out
+    row = np.repeat(np.arange(len(product.indptr) - 1), np.diff(product.indptr))
+    # One sort for all pairs: by pair, then weight descending (stable, so ties keep term order).
+    order = np.lexsort((-product.data, row))
+    rank = np.arange(len(order)) - product.indptr[row[order]]
+    best = order[rank < top]
+    words = [terms[c] for c in product.indices[best].tolist()]
+    ends = np.cumsum(np.minimum(np.diff(product.indptr), top)).tolist()
+    return [words[start:end] for start, end in zip([0, *ends][:-1], ends, strict=True)]
 
 
 def explain(table: FeatureTable, shared: Sequence[Sequence[str]], category: Sequence[str],

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 # Characters that make no n-gram worth counting (punctuation and spacing left after normalize).
 _NON_WORD = re.compile(r"[\W_]+")
@@ -55,24 +56,30 @@ class TextVectorizer:
         self.word_, self.char_ = self._make()
         word = self.word_.fit_transform(tokens).astype(np.float32, copy=False).tocsr()
         char = self.char_.fit_transform(chars).astype(np.float32, copy=False).tocsr()
+        self._keep_idf()
         return Vectors(word, char)
 
+    def _keep_idf(self) -> None:
+        # float32 copies of the fitted IDF: converting 100k+ weights on every query costs more than the query.
+        self.word_idf_ = self.word_.idf_.astype(np.float32)
+        self.char_idf_ = self.char_.idf_.astype(np.float32)
+
     def transform(self, tokens: Sequence[list[str]], chars: Sequence[str]) -> Vectors:
-        return Vectors(self._tfidf(self.word_, tokens), self._tfidf(self.char_, chars))
+        return Vectors(self._tfidf(self.word_, self.word_idf_, tokens), self._tfidf(self.char_, self.char_idf_, chars))
 
-    def _tfidf(self, vectorizer: TfidfVectorizer, docs: Sequence) -> sp.csr_matrix:
-        """TfidfVectorizer.transform without its per-call input validation.
+    def _tfidf(self, vectorizer: TfidfVectorizer, idf: np.ndarray, docs: Sequence) -> sp.csr_matrix:
+        """TfidfVectorizer.transform without its per-call validation and conversions.
 
-        The counting is scikit-learn's own (CountVectorizer.transform); weighting and
-        normalizing are the two lines TfidfTransformer applies. Validation costs more than
-        the work itself for the one-need queries the platform sends, and the inputs here
-        are always our own token lists. Tests hold this to TfidfVectorizer.transform.
+        Counting uses the fitted vectorizer's own analyzer and vocabulary; weighting and
+        normalizing are the two lines TfidfTransformer applies. scikit-learn's checks and
+        index sorting cost more than the work itself for the one-need queries the platform
+        sends, and the inputs here are always our own. Tests hold this to TfidfVectorizer.transform.
         """
-        counts = CountVectorizer.transform(vectorizer, docs).astype(np.float32).tocsr()
+        counts = _count(vectorizer, docs)
         if self.sublinear_tf:
             np.log(counts.data, counts.data)
             counts.data += 1.0
-        counts.data *= vectorizer.idf_.astype(np.float32)[counts.indices]
+        counts.data *= idf[counts.indices]
         return _l2_rows(counts)
 
     def terms(self) -> list[str]:
@@ -102,7 +109,26 @@ class TextVectorizer:
             vectorizer.vocabulary_ = {term: i for i, term in enumerate(vocab)}
             vectorizer.fixed_vocabulary_ = True
             vectorizer.idf_ = idf
+        self._keep_idf()
         return self
+
+
+def _count(vectorizer: TfidfVectorizer, docs: Sequence) -> sp.csr_matrix:
+    """Term counts of `docs` in the fitted vocabulary: float32 CSR with sorted indices."""
+    vocabulary = vectorizer.vocabulary_
+    analyze = vectorizer.build_analyzer()
+    indptr, indices, values = [0], [], []
+    for doc in docs:
+        counts = Counter(map(vocabulary.get, analyze(doc)))
+        counts.pop(None, None)  # terms outside the vocabulary
+        terms = sorted(counts)
+        indices.extend(terms)
+        values.extend(map(counts.__getitem__, terms))
+        indptr.append(len(indices))
+    # int32 indptr while it fits: scipy builds such a matrix without a conversion pass.
+    indptr_type = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
+    return sp.csr_matrix((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                          np.asarray(indptr, dtype=indptr_type)), shape=(len(docs), len(vocabulary)))
 
 
 def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:

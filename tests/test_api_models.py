@@ -78,24 +78,32 @@ def test_api_rollback_restores_earlier_scores_exactly(svc):
 
 def test_api_model_swap_drops_no_request(svc):
     _save(svc, "text1", _text_only("text1"))
-    results, stop = [], threading.Event()
+    results, errors, stop = [], [], threading.Event()
 
     def keep_matching():
-        while not stop.is_set():
-            response = svc.call("POST", "/v1/match", json={"need_id": "n-food", "k": 3})
-            results.append((response.status_code, {s["model_version"] for s in response.json()["suggestions"]}))
+        try:
+            while not stop.is_set():
+                response = svc.call("POST", "/v1/match", json={"need_id": "n-food", "k": 3})
+                versions = {s["model_version"] for s in response.json().get("suggestions", [])}
+                results.append((response.status_code, versions, response.text[:300]))
+        except Exception as exc:  # reported below rather than leaving the waits to hang
+            errors.append(repr(exc))
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(results) < count and not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     worker = threading.Thread(target=keep_matching)
     worker.start()
-    while len(results) < 5:
-        time.sleep(0.01)
+    wait_for(5)
     svc.call("POST", "/v1/models/text1/promote", "analyst", json={})
-    count = len(results)
-    while len(results) < count + 5:
-        time.sleep(0.01)
+    wait_for(len(results) + 5)
     stop.set()
     worker.join()
-    assert all(code == 200 for code, _ in results)
+    assert not errors
+    assert all(code == 200 for code, _, _ in results), [text for code, _, text in results if code != 200]
+    results = [(code, versions) for code, versions, _ in results]
     assert all(len(versions) == 1 for _, versions in results)  # no answer mixes two models
     assert results[0][1] == {"default"} and results[-1][1] == {"text1"}
 

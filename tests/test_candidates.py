@@ -16,8 +16,11 @@ def _random_rows(rng, n, dim, density):
     return sp.diags(1 / norms).astype(np.float32) @ matrix
 
 
-@pytest.mark.parametrize("n_queries", [3, 40])  # the few-query path and the sparse_dot_topn path
-def test_top_cosine_matches_dense_brute_force(n_queries):
+# One query summed from its postings, the same forced through scipy's product, a few queries, and
+# the sparse_dot_topn path.
+@pytest.mark.parametrize(("n_queries", "few_postings"), [(1, cand.FEW_POSTINGS), (1, 0), (3, 0), (40, 0)])
+def test_top_cosine_matches_dense_brute_force(n_queries, few_postings, monkeypatch):
+    monkeypatch.setattr(cand, "FEW_POSTINGS", few_postings)
     rng = np.random.default_rng(7)
     queries, index = _random_rows(rng, n_queries, 300, 0.05), _random_rows(rng, 500, 300, 0.05)
     got = cand.top_cosine(queries.tocsr(), index.T.tocsr(), 5)

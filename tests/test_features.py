@@ -65,3 +65,31 @@ def test_pair_features_same_grid_id_counts_without_grid_list():
     values, _ = _table({"id": "n", "title": "托育", "grid": "X9"}, {"id": "r", "title": "托育", "grid": "X9"},
                        grids=[])
     assert values["same_grid"] == 1
+
+
+def test_pair_features_small_and_batch_paths_agree(monkeypatch):
+    import matcher.features as features
+
+    rng = np.random.default_rng(5)
+    words = ["托育", "服务", "养老", "助餐", "法律", "咨询", "场地", "志愿"]
+    texts = [[str(w) for w in rng.choice(words, 3)] for _ in range(12)]
+    chars = ["".join(t) for t in texts]
+    vectorizer = TextVectorizer().fit(texts, chars)
+    grid_map = GridMap(parse_grid(g) for g in GRIDS)
+    needs = columns([parse_need({"id": f"n{i}", "title": chars[i]}) for i in range(4)], grid_map)
+    resources = columns([parse_resource({"id": f"r{i}", "title": chars[i]}) for i in range(4, 12)], grid_map)
+    need_vectors = vectorizer.transform(texts[:4], chars[:4])
+    resource_vectors = vectorizer.transform(texts[4:], chars[4:])
+    for n_needs in (1, 4):  # one need uses a dense lookup, several a keyed search
+        need_row, resource_row = rng.integers(0, n_needs, 20), rng.integers(0, 8, 20)
+        args = (needs, resources, need_vectors, resource_vectors, need_row, resource_row, grid_map)
+        if n_needs == 1:
+            args = (needs, resources, type(need_vectors)(need_vectors.word[:1], need_vectors.char[:1]),
+                    resource_vectors, need_row, resource_row, grid_map)
+        small = pair_features(*args)
+        monkeypatch.setattr(features, "FEW_PAIRS", 0)
+        batch = pair_features(*args)
+        monkeypatch.undo()
+        np.testing.assert_allclose(small.values, batch.values, rtol=1e-6)
+        for got, want in zip(small.word_product, batch.word_product, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
