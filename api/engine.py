@@ -122,6 +122,10 @@ class EngineState:
             self._added += 1
             self._drifted(resource)
 
+    def capacity_moved(self, session: Session, resource_id: str) -> None:
+        """A project was formed or cancelled: the resource's capacity left changed. Call after the commit."""
+        self.resource_saved(resource_record(session.get(ResourceRow, resource_id)))
+
     def need_saved(self, need: Need) -> None:
         """A need was written: needs do not enter the index, but their words count toward drift."""
         with self._lock:

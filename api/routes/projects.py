@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from api import decisions, lists
 from api.deps import EngineDep, Reader, Reviewer, SessionDep, forbid_grid
-from api.engine import resource_record
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, ProjectUpdate
-from api.tables import NeedRow, ProjectRow, ResourceRow
+from api.tables import NeedRow, ProjectRow
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
@@ -44,5 +43,5 @@ def update_project(project_id: RowId, body: ProjectUpdate, principal: Reviewer, 
     with session.begin():
         project = decisions.move_project(session, project_id, principal, body.status, body.outcome)
     if body.status == "cancelled":
-        engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+        engine.capacity_moved(session, project.resource_id)
     return project

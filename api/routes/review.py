@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from api import decisions
 from api.deps import EngineDep, Principal, SessionDep, forbid_grid
-from api.engine import resource_record
 from api.keys import find_key
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
@@ -152,7 +151,7 @@ def accept(request: Request, suggestion_id: int, principal: Staff, session: Sess
     check_csrf(request, csrf)
     with session.begin():
         project = decisions.accept(session, suggestion_id, principal)
-    engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+    engine.capacity_moved(session, project.resource_id)
     return back("/review", "accepted")
 
 
@@ -192,7 +191,7 @@ def update_project(request: Request, project_id: int, principal: Staff, session:
     with session.begin():
         project = decisions.move_project(session, project_id, principal, new_status, outcome.strip())
     if new_status == "cancelled":
-        engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+        engine.capacity_moved(session, project.resource_id)
     return back("/review/projects", "project")
 
 

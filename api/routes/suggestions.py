@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from api import decisions, lists
 from api.deps import EngineDep, Reader, Reviewer, SessionDep
-from api.engine import resource_record
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
-from api.tables import NeedRow, ResourceRow, SuggestionRow
+from api.tables import NeedRow, SuggestionRow
 
 router = APIRouter(prefix="/v1/suggestions", tags=["suggestions"])
 Status = Literal["pending", "accepted", "rejected", "superseded", "withdrawn"]
@@ -42,7 +41,7 @@ def read_suggestion(suggestion_id: RowId, principal: Reader, session: SessionDep
 def accept(suggestion_id: RowId, principal: Reviewer, session: SessionDep, engine: EngineDep):
     with session.begin():
         project = decisions.accept(session, suggestion_id, principal)
-    engine.resource_saved(resource_record(session.get(ResourceRow, project.resource_id)))
+    engine.capacity_moved(session, project.resource_id)
     return project
 
 
