@@ -37,12 +37,18 @@ async def _escalate_periodically(app: FastAPI, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            with app.state.sessions() as session, session.begin():
-                flagged = escalate(session, dt.date.today(), SYSTEM.actor)
+            # In a worker thread: waiting for the database lock must never stall the event loop, which
+            # the requests holding that lock need in order to finish.
+            flagged = await asyncio.to_thread(_escalate_once, app)
             if flagged:
                 log.info("escalated %d needs", len(flagged))
         except Exception:  # the next round tries again; the service keeps serving
             log.exception("periodic escalation failed")
+
+
+def _escalate_once(app: FastAPI) -> list[str]:
+    with app.state.sessions() as session, session.begin():
+        return escalate(session, dt.date.today(), SYSTEM.actor)
 
 
 async def _follow_active_model(app: FastAPI, interval: float) -> None:
@@ -50,13 +56,18 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            with app.state.sessions() as session:
-                version = active_version(session)
+            version = await asyncio.to_thread(_read_active_version, app)  # off the loop, as above
             if version != app.state.engine.model_version:
-                app.state.engine.set_scorer(registry.load(app.state.settings.models_dir, version))
+                scorer = await asyncio.to_thread(registry.load, app.state.settings.models_dir, version)
+                await asyncio.to_thread(app.state.engine.set_scorer, scorer)  # waits out a running batch
                 log.info("now scoring with model %s", version)
         except Exception:  # keep serving with the current model; the next round tries again
             log.exception("could not switch to the active model")
+
+
+def _read_active_version(app: FastAPI) -> str:
+    with app.state.sessions() as session:
+        return active_version(session)
 
 
 def create_app(settings: Settings | None = None, *, matcher: Matcher | None = None) -> FastAPI:
