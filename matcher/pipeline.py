@@ -68,6 +68,7 @@ class Matcher:
         model_dir: str | Path = DEFAULT_MODEL_DIR,
         char_ngrams: tuple[int, int] = (1, 2),
         tokenizer_backend: str = "auto",
+        new_words: bool = False,
         chunk_size: int = 1000,
         nearby_limit: int = 300,
         n_threads: int = 1,
@@ -82,6 +83,7 @@ class Matcher:
         self.model_dir = model_dir
         self.char_ngrams = char_ngrams
         self.tokenizer_backend = tokenizer_backend
+        self.new_words = new_words
         self.chunk_size = chunk_size
         self.nearby_limit = nearby_limit
         self.n_threads = n_threads
@@ -115,7 +117,7 @@ class Matcher:
         self.grid_map_ = GridMap(_parse_all(grids, parse_grid, "grids") if grids is not None else [])
         self._check_grids(resource_list, "resources")
         self._check_grids(need_list, "needs")
-        self.tokenizer_ = self.tokenizer or Tokenizer(backend=self.tokenizer_backend)
+        self.tokenizer_ = self.tokenizer or Tokenizer(backend=self.tokenizer_backend, new_words=self.new_words)
         self.scorer_ = load_scorer(self.model_dir)
         self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 FORMAT = "duijie-matcher/1"
 SETTINGS = ("k", "min_score", "pool", "sides", "same_category", "char_ngrams", "tokenizer_backend",
-            "chunk_size", "nearby_limit", "n_threads")
+            "new_words", "chunk_size", "nearby_limit", "n_threads")
 DICTIONARY_FILES = {"dictionary": "dictionary.txt", "stopwords": "stopwords.txt", "synonyms": "synonyms.tsv"}
 
 
@@ -49,6 +49,7 @@ def save_matcher(matcher: Matcher, path: Path, *, overwrite: bool) -> Path:
     try:
         settings = {name: getattr(matcher, name) for name in SETTINGS}
         settings["char_ngrams"] = list(settings["char_ngrams"])
+        settings["new_words"] = matcher.tokenizer_.new_words  # a reused tokenizer's, which cut the index
         vocab_meta, idf = matcher.vectorizer_.state()
         _write_json(staging / "params.json", {
             "format": FORMAT, "versions": _versions(), "settings": settings,
@@ -93,6 +94,8 @@ def load_matcher(cls: type[Matcher], path: Path) -> Matcher:
         raise ValueError(f"{path / 'params.json'}: field 'format': expected {FORMAT!r}, got {params.get('format')!r}")
     settings = dict(params["settings"])
     settings["char_ngrams"] = tuple(settings["char_ngrams"])
+    # Saves from before the setting existed were cut with jieba's new-word guessing on.
+    settings.setdefault("new_words", True)
     matcher = cls(**settings, model_dir=path)
     vocabulary = json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
     with np.load(path / "arrays.npz", allow_pickle=False) as npz:
@@ -105,6 +108,7 @@ def load_matcher(cls: type[Matcher], path: Path) -> Matcher:
         for n in ("word", "char")
     ]
     matcher.tokenizer_ = Tokenizer(backend=params.get("tokenizer_backend", settings["tokenizer_backend"]),
+                                   new_words=settings["new_words"],
                                    **{attr: path / f for attr, f in DICTIONARY_FILES.items()})
     matcher.scorer_ = load_scorer(path)
     grids = json.loads((path / "grids.json").read_text(encoding="utf-8"))

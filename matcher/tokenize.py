@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import re
@@ -21,6 +22,9 @@ BACKENDS = ("auto", "jieba", "rjieba")
 # from values and drops punctuation. Tokens are joined with NUL, which no piece can contain, so one
 # regex pass over the whole text cuts every token at once.
 _PIECES = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)*|[^\W\x00-\x7f]+")
+# Without new-word guessing jieba also cuts ASCII runs apart ("1.6" into 1 . 6); the joints between two
+# ASCII tokens are dropped again so the pieces above see the run whole.
+_ASCII_JOINT = re.compile(r"(?<=[\x01-\x7f])\x00(?=[\x01-\x7f])")
 
 
 def read_dictionary(path: Path) -> list[tuple[str, int | None]]:
@@ -68,6 +72,7 @@ class Tokenizer:
         stopwords: Path | None = DEFAULT_STOPWORDS,
         synonyms: Path | None = DEFAULT_SYNONYMS,
         backend: str = "auto",
+        new_words: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -75,6 +80,11 @@ class Tokenizer:
         self.stopwords = stopwords
         self.synonyms = synonyms
         self.backend = backend
+        # jieba's HMM guesses words its dictionary lacks, but guesses them differently from one text to
+        # the next (心塞 in one post, 心塞是 in another), and a word cut two ways never matches itself.
+        # Off, unknown words fall apart into characters the same way everywhere; on LCQMC that scores
+        # higher on both dev and test (bench/RESULTS.md).
+        self.new_words = new_words
         self._cut = None
 
     def _build(self) -> None:
@@ -93,21 +103,22 @@ class Tokenizer:
             segmenter = rjieba.Jieba()
             for word, freq in words:
                 segmenter.add_word(word, freq, None)
-            self._cut = segmenter.cut
+            self._cut = functools.partial(segmenter.cut, hmm=self.new_words)
         else:
             logging.getLogger("jieba").setLevel(logging.WARNING)
             segmenter = jieba.Tokenizer()
             segmenter.initialize()
             for word, freq in words:
                 segmenter.add_word(word, freq)
-            self._cut = segmenter.lcut
+            self._cut = functools.partial(segmenter.lcut, HMM=self.new_words)
         self.backend_ = backend
 
     def __call__(self, text: str) -> list[str]:
         if self._cut is None:
             self._build()
         synonym, stop = self._synonym, self._stop
-        pieces = (synonym.get(p, p) for p in _PIECES.findall("\x00".join(self._cut(text))))
+        joined = _ASCII_JOINT.sub("", "\x00".join(self._cut(text)))
+        pieces = (synonym.get(p, p) for p in _PIECES.findall(joined))
         return [p for p in pieces if p not in stop]
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:

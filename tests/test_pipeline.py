@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -154,6 +156,16 @@ def test_save_load_round_trip_gives_identical_results(fitted, tmp_path):
     assert again.top_k(NEEDS) == fitted.top_k(NEEDS)
     assert again.assign(NEEDS) == fitted.assign(NEEDS)
     np.testing.assert_array_equal(again.score_pairs(NEEDS, RESOURCES[:5]), fitted.score_pairs(NEEDS, RESOURCES[:5]))
+
+
+def test_load_keeps_the_new_word_setting_the_index_was_cut_with(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    assert Matcher.load(tmp_path / "m").tokenizer_.new_words is False
+    params_path = tmp_path / "m" / "params.json"
+    params = json.loads(params_path.read_text(encoding="utf-8"))
+    del params["settings"]["new_words"]  # as saved before the setting existed, when guessing was on
+    params_path.write_text(json.dumps(params), encoding="utf-8")
+    assert Matcher.load(tmp_path / "m").tokenizer_.new_words is True
 
 
 def test_save_refuses_to_overwrite_unless_asked(fitted, tmp_path):

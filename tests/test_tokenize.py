@@ -42,12 +42,21 @@ def test_tokenizer_rejects_unknown_backend():
         Tokenizer(backend="hanlp")
 
 
-def test_tokenizer_rjieba_matches_jieba_on_demo_texts(reference, demo_lists):
-    fast = Tokenizer(backend="rjieba")
+@pytest.mark.parametrize("new_words", [False, True])
+def test_tokenizer_rjieba_matches_jieba_on_demo_texts(demo_lists, new_words):
+    fast, slow = Tokenizer(backend="rjieba", new_words=new_words), Tokenizer(backend="jieba", new_words=new_words)
     texts = [record_text(parse_need({"id": "x", **r})) for r in demo_lists["needs"] + demo_lists["resources"]]
     texts += [normalize(t) for t in ("企業需要０.４-１１０KV送變電檢修", "员工 停车难 ，车位 不足 ！")]
-    differing = [t for t in texts if fast(t) != reference(t)]
+    differing = [t for t in texts if fast(t) != slow(t)]
     assert differing == []
+
+
+@pytest.mark.parametrize("backend", ["jieba", "rjieba"])
+def test_tokenizer_cuts_an_unknown_word_the_same_way_in_every_text(backend):
+    # 心塞 is in no dictionary here; jieba's new-word guessing joins it to what follows in one text only.
+    plain, guessing = Tokenizer(backend=backend), Tokenizer(backend=backend, new_words=True)
+    assert plain("心塞什么意思")[:2] == plain("心塞是什么意思")[:2] == ["心", "塞"]
+    assert guessing("心塞什么意思")[0] != guessing("心塞是什么意思")[0]
 
 
 def test_read_synonyms_maps_variants_to_canonical():
