@@ -90,7 +90,8 @@ def _top_of_product(product: sp.csr_matrix, top_n: int) -> Candidates:
         start, end = product.indptr[row], product.indptr[row + 1]
         data, indices = product.data[start:end], product.indices[start:end]
         if len(data) > top_n:
-            best = np.argpartition(-data, top_n - 1)[:top_n]
+            # The top end of an ascending partition: no negated copy of a row that can span the index.
+            best = np.argpartition(data, len(data) - top_n)[len(data) - top_n:]
             data, indices = data[best], indices[best]
         keep = indices[data > 0]
         rows.append(np.full(len(keep), row, dtype=np.int64))
