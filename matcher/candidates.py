@@ -12,6 +12,7 @@ from sparse_dot_topn import sp_matmul_topn
 from matcher.columns import Columns
 from matcher.features import pair_rings
 from matcher.proximity import AREA, DISTRICT, STREET, GridMap
+from matcher.rows import gather_rows
 
 SIDE_RULES = ("any", "cross", "same")
 # Up to this many query rows, scipy's exact product plus a partial sort beats sparse_dot_topn, which
@@ -63,24 +64,25 @@ def _top_of_postings(query: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int) -
     scipy's product sets up a workspace as wide as the whole index for every row; a query whose
     terms are rare touches a few hundred entries, which a sort adds up faster.
     """
-    starts = index_t.indptr[query.indices].astype(np.int64)
-    lengths = index_t.indptr[query.indices + 1] - starts
-    offsets = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    source = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum(), dtype=np.int64)
-    resource = index_t.indices[source]
-    weight = index_t.data[source] * np.repeat(query.data, lengths)
+    indptr, resource, weight = gather_rows(index_t, query.indices)
+    weight = weight * np.repeat(query.data, np.diff(indptr))
+    if len(resource) == 0:
+        return _empty()
     order = np.argsort(resource, kind="stable")
     resource, weight = resource[order], weight[order]
-    first = np.flatnonzero(np.r_[True, resource[1:] != resource[:-1]]) if len(resource) else np.zeros(0, np.int64)
-    if len(first) == 0:
-        return _empty()
+    first = np.flatnonzero(np.r_[True, resource[1:] != resource[:-1]])
     score, resource = np.add.reduceat(weight, first), resource[first]
-    if len(score) > top_n:
-        best = np.argpartition(-score, top_n - 1)[:top_n]
-        score, resource = score[best], resource[best]
-    keep = resource[score > 0].astype(np.int64)
+    best = _top_positions(score, top_n)
+    keep = resource[best][score[best] > 0].astype(np.int64)
     return Candidates(np.zeros(len(keep), dtype=np.int64), keep)
+
+
+def _top_positions(values: np.ndarray, top_n: int) -> np.ndarray | slice:
+    """Positions of the top_n largest values (all of them when there are no more)."""
+    if len(values) <= top_n:
+        return slice(None)
+    # The top end of an ascending partition: no negated copy of a row that can span the index.
+    return np.argpartition(values, len(values) - top_n)[len(values) - top_n:]
 
 
 def _top_of_product(product: sp.csr_matrix, top_n: int) -> Candidates:
@@ -88,11 +90,8 @@ def _top_of_product(product: sp.csr_matrix, top_n: int) -> Candidates:
     rows, cols = [], []
     for row in range(product.shape[0]):
         start, end = product.indptr[row], product.indptr[row + 1]
-        data, indices = product.data[start:end], product.indices[start:end]
-        if len(data) > top_n:
-            # The top end of an ascending partition: no negated copy of a row that can span the index.
-            best = np.argpartition(data, len(data) - top_n)[len(data) - top_n:]
-            data, indices = data[best], indices[best]
+        best = _top_positions(product.data[start:end], top_n)
+        data, indices = product.data[start:end][best], product.indices[start:end][best]
         keep = indices[data > 0]
         rows.append(np.full(len(keep), row, dtype=np.int64))
         cols.append(keep.astype(np.int64))

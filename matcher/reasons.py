@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from matcher.features import FEATURES, FeatureTable
 from matcher.proximity import RING_LABELS
-from matcher.rows import RowEntries
+from matcher.rows import RowEntries, entry_rows
 
 _WORD, _CATEGORY, _CAPACITY = FEATURES.index("word_cosine"), FEATURES.index("category_match"), FEATURES.index(
     "capacity_left")
@@ -17,7 +17,7 @@ _WORD, _CATEGORY, _CAPACITY = FEATURES.index("word_cosine"), FEATURES.index("cat
 
 def shared_terms(product: sp.csr_matrix | RowEntries, terms: Sequence[str], top: int = 3) -> list[list[str]]:
     """The terms with the largest share of each pair's cosine, from the pairs' word products."""
-    row = np.repeat(np.arange(len(product.indptr) - 1), np.diff(product.indptr))
+    row = entry_rows(product.indptr)
     # One sort for all pairs: by pair, then weight descending (stable, so ties keep term order).
     order = np.lexsort((-product.data, row))
     rank = np.arange(len(order)) - product.indptr[row[order]]

@@ -32,7 +32,7 @@ class RowEntries(NamedTuple):
         return len(self.indptr) - 1
 
     def take(self, rows: np.ndarray) -> RowEntries:
-        return RowEntries(*_gather(self, rows))
+        return RowEntries(*gather_rows(self, rows))
 
     @staticmethod
     def concat(parts: list[RowEntries]) -> RowEntries:
@@ -60,12 +60,16 @@ def aligned_dot(left: sp.csr_matrix, right: sp.csr_matrix, left_row: np.ndarray,
 
 def row_sums(matrix: sp.csr_matrix | RowEntries) -> np.ndarray:
     """Sum of each row as float64."""
-    n_rows = len(matrix.indptr) - 1
-    rows = np.repeat(np.arange(n_rows), np.diff(matrix.indptr))
-    return np.bincount(rows, weights=matrix.data, minlength=n_rows)
+    return np.bincount(entry_rows(matrix.indptr), weights=matrix.data, minlength=len(matrix.indptr) - 1)
 
 
-def _gather(matrix: sp.csr_matrix | RowEntries, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def entry_rows(indptr: np.ndarray) -> np.ndarray:
+    """Row of each stored entry of a CSR matrix with this indptr."""
+    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+
+
+def gather_rows(matrix: sp.csr_matrix | RowEntries, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """indptr, indices and data of matrix[rows]; rows may repeat and come in any order."""
     rows = np.asarray(rows, dtype=np.int64)
     starts = matrix.indptr[rows].astype(np.int64)
     lengths = matrix.indptr[rows + 1] - starts
@@ -84,8 +88,8 @@ def _aligned_entries(left: sp.csr_matrix, right: sp.csr_matrix, left_row: np.nda
     keyed by (row, term), which sorted indices keep in ascending order.
     """
     left_row = np.asarray(left_row, dtype=np.int64)
-    indptr, indices, data = _gather(right, right_row)
-    pair = np.repeat(np.arange(len(left_row), dtype=np.int64), np.diff(indptr))
+    indptr, indices, data = gather_rows(right, right_row)
+    pair = entry_rows(indptr)
     if left.shape[0] == 1:
         # One need: a dense lookup of its weights beats any search.
         lookup = np.zeros(left.shape[1], dtype=left.dtype)
@@ -96,7 +100,7 @@ def _aligned_entries(left: sp.csr_matrix, right: sp.csr_matrix, left_row: np.nda
     if not left.has_sorted_indices:
         left = left.sorted_indices()
     n_terms = np.int64(left.shape[1])
-    left_keys = np.repeat(np.arange(left.shape[0], dtype=np.int64), np.diff(left.indptr)) * n_terms + left.indices
+    left_keys = entry_rows(left.indptr) * n_terms + left.indices
     keys = left_row[pair] * n_terms + indices
     if len(left_keys) == 0:
         return pair[:0], indices[:0], data[:0]

@@ -11,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from matcher.rows import entry_rows
+
 # Characters that make no n-gram worth counting (punctuation and spacing left after normalize).
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -133,8 +135,7 @@ def _count(vectorizer: TfidfVectorizer, docs: Sequence) -> sp.csr_matrix:
 
 def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Scale each row to unit length in place; empty rows stay empty."""
-    lengths = np.diff(matrix.indptr)
-    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    rows = entry_rows(matrix.indptr)
     norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]))
     matrix.data /= norms[rows].astype(np.float32)
     return matrix
