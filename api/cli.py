@@ -59,6 +59,8 @@ def _add_training(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resources", type=Path, help="resources list that the history's resource ids refer to")
     train.add_argument("--grids", type=Path, help="grids list, for the ring features")
     train.add_argument("--eval", type=Path, help="evaluate on this held-out history instead of a split")
+    train.add_argument("--index", type=Path, help="a saved matcher (Matcher.save) to compute the features in: the "
+                       "index the model will score in; --from-db uses the service's own by default")
     train.add_argument("--model", choices=("logistic", "gbdt"), default="logistic",
                        help="logistic regression (default: readable weights) or gradient-boosted trees")
     train.add_argument("--split", choices=("group", "time"), default="group",
@@ -181,6 +183,19 @@ def _active_baseline(args: argparse.Namespace, settings) -> str:
         return active_version(session)
 
 
+def _serving_matcher(args: argparse.Namespace, settings):
+    """The index the service builds from its database (same tokenizer, encoder and stored embeddings)."""
+    from api.engine import EngineState
+    from api.models_state import active_model_dir
+
+    sessions = _sessions(args)
+    state = EngineState(sessions, active_model_dir(sessions, settings))
+    state.rebuild()
+    if state.matcher is None:
+        raise ValueError("--from-db: expected open resources in the database to build the serving index, found none")
+    return state.matcher
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
 
@@ -189,12 +204,19 @@ def _train(args: argparse.Namespace) -> int:
     from matcher.training import train
 
     settings = _models_settings(args)
+    matcher = None
     try:
+        if args.index:
+            from matcher import Matcher
+
+            matcher = Matcher.load(args.index)
         if args.from_db:
             from api.history_db import history_from_db
 
             with _sessions(args)() as session:
                 history = history_from_db(session)
+            if matcher is None:
+                matcher = _serving_matcher(args, settings)
         else:
             history = load_history(args.history, needs=args.needs, resources=args.resources, grids=args.grids)
         held = load_history(args.eval, needs=args.needs, resources=args.resources,
@@ -202,7 +224,8 @@ def _train(args: argparse.Namespace) -> int:
         baseline_version = _active_baseline(args, settings)
         baseline = registry.load(settings.models_dir, baseline_version)
         result = train(history, baseline, kind=args.model, how=args.split, test_size=args.test_size,
-                       shown_weight=args.shown_weight, eval_history=held, min_score=args.min_score, c=args.c)
+                       shown_weight=args.shown_weight, eval_history=held, min_score=args.min_score, c=args.c,
+                       matcher=matcher)
     except (ValueError, LookupError, OSError) as exc:
         print(f"duijie: error: {exc}", file=sys.stderr)
         return 1

@@ -12,13 +12,16 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.tables import GridRow, NeedRow, ResourceRow
+from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow
 from matcher import Matcher, Need, Resource
+from matcher.encode import EmbeddingCache
 from matcher.records import Grid
-from matcher.scoring import Scorer, load_scorer
+from matcher.scoring import Scorer, load_scorer, model_min_score
 from matcher.suggestion import Assignment, Suggestion
 from matcher.tokenize import Tokenizer
 
@@ -52,6 +55,10 @@ class EngineState:
         self._refitting: threading.Thread | None = None
         self.scorer = load_scorer(model_dir)
         self._tokenizer = Tokenizer()
+        # One embedding cache for every index this service builds, filled from the database at start.
+        self._cache = matcher.embeddings_ if matcher is not None and matcher.embeddings_ is not None \
+            else EmbeddingCache()
+        self._load_embeddings()
         self.matcher = matcher
         self._added = 0
         self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
@@ -68,9 +75,38 @@ class EngineState:
             grids = [grid_record(g) for g in session.scalars(select(GridRow).order_by(GridRow.id))]
         if not resources:
             return None
-        matcher = Matcher(tokenizer=self._tokenizer).fit(resources, needs, grids=grids)
+        matcher = Matcher(tokenizer=self._tokenizer, embedding_cache=self._cache, progress=len(resources) > 5000
+                          ).fit(resources, needs, grids=grids)
         matcher.scorer_ = self.scorer
+        self.store_embeddings()
         return matcher
+
+    # ------------------------------------------------------------- embeddings
+    def _load_embeddings(self) -> None:
+        with self._sessions() as session:
+            rows = session.execute(select(EmbeddingRow.key, EmbeddingRow.vector)
+                                   .where(EmbeddingRow.model == self._cache.model)).all()
+        if rows:
+            vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in rows])
+            self._cache.load_arrays(np.array([key for key, _ in rows], dtype="S32"), vectors)
+
+    def store_embeddings(self) -> None:
+        """Write the embeddings encoded since the last call, in a transaction of their own.
+
+        Call it where no request transaction is open: on SQLite a second writer would wait for it.
+        """
+        keys, vectors = self._cache.take_fresh()
+        for start in range(0, len(keys), 1000):
+            part = keys[start:start + 1000]
+            rows = [EmbeddingRow(key=key, model=self._cache.model, vector=vector.tobytes())
+                    for key, vector in zip(part, vectors[start:start + 1000], strict=True)]
+            try:
+                with self._sessions() as session, session.begin():
+                    known = set(session.scalars(select(EmbeddingRow.key).where(EmbeddingRow.key.in_(part))))
+                    session.add_all(r for r in rows if r.key not in known)
+            except IntegrityError:
+                # Another worker stored some of the same texts meanwhile: the vectors are the same.
+                log.info("embeddings already stored by another process; skipped %d", len(part))
 
     def rebuild(self) -> None:
         """Fit a fresh index from the database now (start-up, grid changes)."""
@@ -121,16 +157,19 @@ class EngineState:
             self.matcher = _apply(self.matcher, "save", resource)
             self._added += 1
             self._drifted(resource)
+        self.store_embeddings()
 
     def capacity_moved(self, session: Session, resource_id: str) -> None:
         """A project was formed or cancelled: the resource's capacity left changed. Call after the commit."""
         self.resource_saved(resource_record(session.get(ResourceRow, resource_id)))
 
     def need_saved(self, need: Need) -> None:
-        """A need was written: needs do not enter the index, but their words count toward drift."""
+        """A need was written: encoded now (its match needs no encoding), and its words count toward drift."""
         with self._lock:
             if self.matcher is not None:
+                self.matcher.embed([need])
                 self._drifted(need)
+        self.store_embeddings()
 
     def _drifted(self, record: Need | Resource) -> None:
         """Refit when many resources were added, or when new posts use many words the vocabulary lacks.
@@ -160,6 +199,10 @@ class EngineState:
     def tokenizer(self) -> Tokenizer:
         """The tokenizer every index of this service uses (the review page highlights with it too)."""
         return self._tokenizer
+
+    def min_score(self, setting: float | None) -> float:
+        """The service's minimum score: its setting, or else the one the active model recommends."""
+        return model_min_score(self.scorer) if setting is None else float(setting)
 
     @property
     def model_version(self) -> str:

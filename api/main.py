@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine)
         if demo_loaded:
-            job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
+            job = app.state.batches.start({}, settings.match_k, app.state.engine.min_score(settings.min_score), SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
         tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s))]

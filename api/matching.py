@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from fastapi import HTTPException, status
 from sqlalchemy import select, update
@@ -30,16 +31,24 @@ def store(session: Session, suggestions: Sequence[Suggestion], need_ids: Sequenc
         session.execute(update(SuggestionRow).where(SuggestionRow.need_id.in_(list(need_ids)),
                                                     SuggestionRow.status == "pending").values(status="superseded"))
     rows = [SuggestionRow(need_id=s.need_id, resource_id=s.resource_id, score=s.score, features=s.features,
-                          reasons=s.reasons, model_version=model_version, origin=origin) for s in suggestions]
+                          reasons=s.reasons, terms=s.terms, model_version=model_version, origin=origin)
+            for s in suggestions]
     session.add_all(rows)
     session.flush()
     return rows
 
 
-def match_need(session: Session, engine: EngineState, need: NeedRow, k: int) -> list[SuggestionRow]:
-    """Top-k for one stored need, kept as pending suggestions (earlier pending ones are superseded).
+class Matched(NamedTuple):
+    suggestions: list[SuggestionRow]
+    min_score: float
+    below_min_score: int  # candidates among the top k that scored under min_score: not stored, not shown
 
-    Commits the session: the new suggestions and the superseding land together.
+
+def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min_score: float) -> Matched:
+    """Top-k for one stored need; those at or above `min_score` are kept as pending suggestions.
+
+    Earlier pending ones are superseded. Commits the session: the new suggestions and the
+    superseding land together. A pairing below the minimum never reaches the staff queue.
     """
     if need.status != "open":
         raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} is closed: reopen it before matching")
@@ -48,6 +57,8 @@ def match_need(session: Session, engine: EngineState, need: NeedRow, k: int) -> 
     # The engine and the model version are read together, so each stored row names the model that scored it.
     version = engine.model_version
     (suggestions,) = engine.top_k([need_record(need)], k=k)
-    rows = store(session, suggestions, [need.id], version, "match")
+    kept = [s for s in suggestions if s.score >= min_score]
+    rows = store(session, kept, [need.id], version, "match")
     session.commit()
-    return rows
+    engine.store_embeddings()  # the need's embedding, if it was encoded just now
+    return Matched(rows, min_score, len(suggestions) - len(kept))

@@ -149,6 +149,8 @@ class SuggestionPublic(BaseModel):
     score: float
     features: dict[str, float]
     reasons: list[str]
+    terms: list[dict[str, str]] = Field(default_factory=list,
+                                        description="shared terms as each post wrote them: term, need, resource")
     model_version: str
     status: str
     origin: str
@@ -157,6 +159,8 @@ class SuggestionPublic(BaseModel):
 
 class MatchResponse(BaseModel):
     suggestions: list[SuggestionPublic]
+    min_score: float = Field(description="only suggestions scoring at least this are stored and returned")
+    below_min_score: int = Field(description="how many of the top k scored below min_score and were left out")
 
 
 class BatchRequest(Strict):

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     # How far a new need's search reaches before any escalation widens it.
     initial_ring: str = Field(default="street", pattern="^(" + "|".join(RINGS) + ")$")
     match_k: int = 10
-    min_score: float = 0.35
+    # None: the minimum score the active model's card recommends (chosen on dev data).
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     # Seconds between the service's own escalation checks; 0 turns the periodic check off.
     escalation_interval_s: float = 3600.0
     # Refit the vocabulary in the background once this share of the index was added since the last fit.

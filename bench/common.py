@@ -70,3 +70,29 @@ def print_table(title: str, header: list[str], rows: list[list[object]]) -> str:
     text = "\n".join(lines) + "\n"
     print(text, flush=True)
     return text
+
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / "out" / "bench-cache"
+
+
+def embedding_cache(name: str):
+    """An EmbeddingCache kept in out/bench-cache/<name>.npz between runs (each text is encoded once)."""
+    import numpy as np
+
+    from matcher.encode import EmbeddingCache
+
+    cache = EmbeddingCache()
+    path = CACHE_DIR / f"{name}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as npz:
+            cache.load_arrays(npz["keys"], npz["vectors"])
+    return cache
+
+
+def save_embedding_cache(name: str, cache) -> None:
+    import numpy as np
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = CACHE_DIR / f".{name}.tmp.npz"
+    np.savez(tmp, **cache.arrays())
+    tmp.replace(CACHE_DIR / f"{name}.npz")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -113,6 +114,10 @@ class NearbyIndex:
                         self._by[level][int(table[code])].append(row)
         self.grid_map = grid_map
 
+    def rows_in(self, level: str, key: str | int) -> list[int]:
+        """Rows of the resources of one grid, area, block or street (by grid id or integer code)."""
+        return self._by[level].get(key, [])
+
     def within(self, grid: str, code: int, ring: int) -> np.ndarray:
         """Rows of resources in the need's ring `ring` (GRID, AREA or STREET) around `grid`."""
         rows: list[int] = list(self._by["grid"].get(grid, [])) if grid else []
@@ -125,19 +130,59 @@ class NearbyIndex:
         return np.unique(np.asarray(rows, dtype=np.int64))
 
 
-def nearby_candidates(needs: Columns, nearby: NearbyIndex, *, limit: int) -> Candidates:
-    """Pairs of each need with resources in its inner rings.
+def scope_key(nearby: NearbyIndex, grid: str, code: int, ring: int) -> tuple | None:
+    """Key of the set of resources a need limited to `ring` may reach; None when it reaches the district.
 
-    A need whose search is limited to a ring gets every resource inside it (up to `limit`),
-    so a weak text match next door is not lost behind strong ones across the district; an
-    unlimited need gets its own grid and area, where the ring bonus can lift a weak match.
+    Needs with one key share one scope, so the batch searches each scope once for all of them.
+    """
+    if ring >= DISTRICT or not grid:
+        return None  # a need posted without a grid has no ring to stay within
+    if code < 0:
+        return ("grid", grid)  # a grid outside the map reaches its own resources only
+    street, area, block = (int(t[code]) for t in (nearby.grid_map.street, nearby.grid_map.area,
+                                                    nearby.grid_map.block))
+    if ring >= STREET and street >= 0:
+        return ("street", street)
+    if ring >= AREA and (area >= 0 or block >= 0):
+        return ("area", area, block)
+    return ("grid", grid)
+
+
+def scope_rows(nearby: NearbyIndex, key: tuple) -> np.ndarray:
+    """Resource rows inside a scope key."""
+    level = key[0]
+    if level == "grid":
+        rows = nearby.rows_in("grid", key[1])
+    elif level == "street":
+        rows = nearby.rows_in("street", key[1])
+    else:
+        rows = [*nearby.rows_in("area", key[1]), *nearby.rows_in("block", key[2])]
+    return np.unique(np.asarray(rows, dtype=np.int64))
+
+
+def group_by_scope(needs: Columns, nearby: NearbyIndex) -> dict[tuple | None, np.ndarray]:
+    """Need rows by the scope their ring limits them to (None: the whole district)."""
+    groups: dict[tuple | None, list[int]] = defaultdict(list)
+    for row in range(len(needs.ids)):
+        groups[scope_key(nearby, needs.grids[row], int(needs.grid_code[row]), int(needs.ring[row]))].append(row)
+    return {key: np.asarray(rows, dtype=np.int64) for key, rows in groups.items()}
+
+
+def nearby_candidates(needs: Columns, nearby: NearbyIndex, *, limit: int,
+                      similarity: Callable[[int, np.ndarray], np.ndarray] | None = None) -> Candidates:
+    """Pairs of each need with the resources of its own grid and area (or block).
+
+    There the ring bonus can lift a weak text match above strong ones further away. Where an
+    inner ring holds more than `limit` resources, the `limit` most similar are kept
+    (`similarity(need row, resource rows)`), never the first rows in list order.
     """
     need_rows, resource_rows = [], []
     for row in range(len(needs.ids)):
-        ring = int(needs.ring[row])
-        rows = nearby.within(needs.grids[row], int(needs.grid_code[row]), AREA if ring == DISTRICT else ring)
+        ring = min(int(needs.ring[row]), AREA)
+        rows = nearby.within(needs.grids[row], int(needs.grid_code[row]), ring)
+        if len(rows) > limit:
+            rows = rows[_top_positions(similarity(row, rows), limit)] if similarity is not None else rows[:limit]
         if len(rows):
-            rows = rows[:limit]
             need_rows.append(np.full(len(rows), row, dtype=np.int64))
             resource_rows.append(rows)
     if not need_rows:
@@ -168,7 +213,8 @@ def allowed(needs: Columns, resources: Columns, pairs: Candidates, grid_map: Gri
     if same_category:
         need_cat, resource_cat = needs.category[n], resources.category[r]
         mask &= (need_cat == "") | (need_cat == resource_cat)
-    limited = needs.ring[n] < DISTRICT
+    # A need without a grid has no ring to stay within, whatever its ring setting says.
+    limited = (needs.ring[n] < DISTRICT) & (needs.grids[n] != "")
     if limited.any():
         ring = pair_rings(needs, resources, n, r, grid_map)
         mask &= ~limited | (ring <= needs.ring[n])

@@ -20,6 +20,9 @@ FEATURES = (
     "same_street",  # same street, the inner rings included
     "nearness",  # exp(-km / NEARNESS_KM) where both have coordinates, else 0
     "capacity_left",  # share of the resource's capacity still free
+    # Cosine of the two texts' sentence embeddings: meaning shared without shared words. Last, so
+    # models saved before it keep their feature positions; 0 when matching by words alone.
+    "semantic_cosine",
 )
 # About the radius of the zone's "15-minute service circle" on foot and by bike.
 NEARNESS_KM = 2.0
@@ -106,4 +109,6 @@ def pair_features(
     values[:, 6] = nearness
     capacity = resources.capacity[resource_row]
     values[:, 7] = resources.capacity_left[resource_row] / np.maximum(capacity, 1)
+    if need_vectors.dense is not None and resource_vectors.dense is not None:
+        values[:, 8] = np.einsum("ij,ij->i", need_vectors.dense[need_row], resource_vectors.dense[resource_row])
     return FeatureTable(need_row, resource_row, values, ring, distance, product)

@@ -14,13 +14,15 @@ from matcher import candidates as cand
 from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
+from matcher.dense import FAISS_FROM, flat_index, top_dense
+from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
 from matcher.normalize import normalize
 from matcher.proximity import GridMap
-from matcher.reasons import explain, shared_terms
+from matcher.reasons import TOP_TERMS, as_written, explain, shared_terms
 from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
-from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
+from matcher.scoring import default_model_dir, load_scorer, model_min_score
 from matcher.suggestion import Assignment, Suggestion
 from matcher.tokenize import Tokenizer
 from matcher.vectorize import TextVectorizer, Vectors, char_text
@@ -45,6 +47,11 @@ def _parse_all(records: Iterable, parse, what: str, *, unique: bool = True) -> l
     return parsed
 
 
+def _original(record: Need | Resource) -> str:
+    """The post as its author wrote it, where reasons find the words to quote."""
+    return f"{record.title}\n{record.description}"
+
+
 def record_text(record: Need | Resource) -> str:
     # The title counts twice: it is what the poster chose to say first, descriptions ramble.
     return normalize(f"{record.title} {record.title} {record.description}")
@@ -61,11 +68,13 @@ class Matcher:
         self,
         *,
         k: int = 10,
-        min_score: float = 0.35,
+        min_score: float | None = None,
         pool: int = 30,
         sides: str = "any",
         same_category: bool = False,
-        model_dir: str | Path = DEFAULT_MODEL_DIR,
+        model_dir: str | Path | None = None,
+        encoder: str = "e5-small",
+        encoder_threads: int = 2,
         char_ngrams: tuple[int, int] = (1, 2),
         tokenizer_backend: str = "auto",
         new_words: bool = False,
@@ -74,13 +83,17 @@ class Matcher:
         n_threads: int = 1,
         progress: bool = False,
         tokenizer: Tokenizer | None = None,
+        embedding_cache: EmbeddingCache | None = None,
     ) -> None:
         self.k = k
         self.min_score = min_score
         self.pool = pool
         self.sides = sides
         self.same_category = same_category
+        # None: the default model of the encoder (models/default with one, models/lexical without).
         self.model_dir = model_dir
+        self.encoder = encoder
+        self.encoder_threads = encoder_threads
         self.char_ngrams = char_ngrams
         self.tokenizer_backend = tokenizer_backend
         self.new_words = new_words
@@ -90,21 +103,52 @@ class Matcher:
         self.progress = progress
         # A tokenizer to reuse: loading a segmenter's dictionary costs far more than fitting a small index.
         self.tokenizer = tokenizer
+        # Embeddings to reuse by text (the service keeps one across refits and restarts).
+        self.embedding_cache = embedding_cache
 
     # ---------------------------------------------------------------- fitting
     def _check_settings(self) -> None:
-        for name in ("k", "pool", "chunk_size", "nearby_limit", "n_threads"):
+        for name in ("k", "pool", "chunk_size", "nearby_limit", "n_threads", "encoder_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if not (isinstance(self.min_score, int | float) and 0.0 <= self.min_score <= 1.0):
-            raise ValueError(f"min_score: expected a number from 0 to 1, got {self.min_score!r}")
+        if self.min_score is not None and not (isinstance(self.min_score, int | float)
+                                               and 0.0 <= self.min_score <= 1.0):
+            raise ValueError(f"min_score: expected a number from 0 to 1 (or None: the model's), got {self.min_score!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder: expected one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.sides not in cand.SIDE_RULES:
             raise ValueError(f"sides: expected one of {', '.join(cand.SIDE_RULES)}, got {self.sides!r}")
 
     def _texts(self, records: Sequence[Need | Resource]) -> tuple[list[list[str]], list[str]]:
         texts = [record_text(r) for r in records]
         return [self.tokenizer_(t) for t in texts], [char_text(t) for t in texts]
+
+    def _vectors(self, records: Sequence[Need | Resource]) -> Vectors:
+        tokens, chars = self._texts(records)
+        return self.vectorizer_.transform(tokens, chars).with_dense(self._embed(records))
+
+    def _embed(self, records: Sequence[Need | Resource]) -> np.ndarray | None:
+        """Sentence embeddings of the records (cached by text), or None when matching by words alone."""
+        if self.encoder_ is None:
+            return None
+        texts = [normalize(f"{r.title} {r.description}") for r in records]
+        return embed(texts, self.encoder_, self.embeddings_, progress=self.progress)
+
+    def embed(self, records: Iterable[NeedLike | ResourceLike]) -> np.ndarray | None:
+        """Encode records now (into the embedding cache), e.g. a need as it is posted; None without an encoder."""
+        self._check_fitted()
+        parsed = [r if isinstance(r, Need | Resource) else parse_need(r) for r in records]
+        return self._embed(parsed)
+
+    def _start_encoder(self) -> None:
+        self.encoder_ = get_encoder(self.encoder, n_threads=self.encoder_threads)
+        if self.encoder_ is None:
+            self.embeddings_ = None
+        elif self.embedding_cache is not None and self.embedding_cache.model == self.encoder_.name:
+            self.embeddings_ = self.embedding_cache
+        else:
+            self.embeddings_ = EmbeddingCache(self.encoder_.name, self.encoder_.dim)
 
     def fit(self, resources: Iterable[ResourceLike], needs: Iterable[NeedLike] | None = None, *,
             grids: Iterable[Mapping[str, Any] | Grid] | None = None) -> Matcher:
@@ -118,14 +162,15 @@ class Matcher:
         self._check_grids(resource_list, "resources")
         self._check_grids(need_list, "needs")
         self.tokenizer_ = self.tokenizer or Tokenizer(backend=self.tokenizer_backend, new_words=self.new_words)
-        self.scorer_ = load_scorer(self.model_dir)
+        self.scorer_ = load_scorer(self.model_dir or default_model_dir(self.encoder))
+        self._start_encoder()
         self.__dict__.pop("terms_", None)  # a refit brings a new vocabulary
         tokens, chars = self._texts(resource_list)
         need_tokens, need_chars = self._texts(need_list)
         self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams)
         vectors = self.vectorizer_.fit_transform(tokens + need_tokens, chars + need_chars)
         n = len(resource_list)
-        self._index(resource_list, Vectors(vectors.word[:n], vectors.char[:n]))
+        self._index(resource_list, vectors.rows(slice(0, n)).with_dense(self._embed(resource_list)))
         return self
 
     def _check_grids(self, records: Sequence[Need | Resource], what: str) -> None:
@@ -143,6 +188,7 @@ class Matcher:
         self._resource_columns = columns(resources, self.grid_map_)
         self._index_t = vectors.word.T.tocsr()
         self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
+        self._flat = None  # faiss copy of the embeddings, built when a batch first needs it
 
     def __contains__(self, resource_id: object) -> bool:
         """Whether a resource with this id is in the index."""
@@ -151,6 +197,12 @@ class Matcher:
     def _check_fitted(self) -> None:
         if not hasattr(self, "resources_"):
             raise NotFittedError("This Matcher is not fitted yet: call fit(resources) or Matcher.load(path) first")
+
+    @property
+    def min_score_(self) -> float:
+        """The minimum score in force: the setting, or else the one the scoring model's card recommends."""
+        self._check_fitted()
+        return model_min_score(self.scorer_) if self.min_score is None else float(self.min_score)
 
     @functools.cached_property
     def terms_(self) -> list[str]:
@@ -161,8 +213,7 @@ class Matcher:
     def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True) -> tuple[list[Need], Columns, Vectors]:
         need_list = _parse_all(needs, parse_need, "needs", unique=unique)
         self._check_grids(need_list, "needs")
-        tokens, chars = self._texts(need_list)
-        return need_list, columns(need_list, self.grid_map_), self.vectorizer_.transform(tokens, chars)
+        return need_list, columns(need_list, self.grid_map_), self._vectors(need_list)
 
     def _chunks(self, n: int) -> Iterable[slice]:
         starts = range(0, n, self.chunk_size)
@@ -184,12 +235,8 @@ class Matcher:
         for part in self._chunks(len(need_cols.ids)):
             whole = part.start == 0 and part.stop == len(need_cols.ids)
             sub_cols = need_cols if whole else Columns(*(c[part] for c in need_cols))
-            sub_vectors = need_vectors if whole else Vectors(need_vectors.word[part], need_vectors.char[part])
-            pairs = cand.merge(
-                cand.top_cosine(sub_vectors.word, self._index_t, max(self.pool, k), n_threads=self.n_threads),
-                cand.nearby_candidates(sub_cols, self._nearby, limit=self.nearby_limit),
-                n_resources=len(self.resources_),
-            )
+            sub_vectors = need_vectors if whole else need_vectors.rows(part)
+            pairs = self._candidates(sub_cols, sub_vectors, max(self.pool, k))
             keep = cand.allowed(sub_cols, resources, pairs, self.grid_map_, sides=self.sides,
                                 same_category=self.same_category)
             pairs = cand.Candidates(pairs.need_row[keep], pairs.resource_row[keep])
@@ -207,6 +254,49 @@ class Matcher:
             return empty, np.zeros(0)
         return FeatureTable.concat(tables), np.concatenate(scores)
 
+    def _candidates(self, need_cols: Columns, need_vectors: Vectors, top: int) -> cand.Candidates:
+        """Each need's best `top` resources by word cosine and by embedding cosine, searched within
+        the ring the need is limited to, and the resources of its own grid and area."""
+        parts = []
+        for key, need_rows in cand.group_by_scope(need_cols, self._nearby).items():
+            scope = None if key is None else cand.scope_rows(self._nearby, key)
+            if scope is None or len(scope):
+                parts.extend(self._search(need_rows, need_vectors, scope, top))
+        parts.append(cand.nearby_candidates(need_cols, self._nearby, limit=self.nearby_limit,
+                                            similarity=functools.partial(self._similarity, need_vectors)))
+        return cand.merge(*parts, n_resources=len(self.resources_))
+
+    def _search(self, need_rows: np.ndarray, need_vectors: Vectors, scope: np.ndarray | None,
+                top: int) -> list[cand.Candidates]:
+        """Sparse and dense top-`top` of the needs among the `scope` rows (None: all resources)."""
+        resources = self.resource_vectors_
+        index_t = self._index_t if scope is None else resources.word[scope].T.tocsr()
+        found = [cand.top_cosine(need_vectors.word[need_rows], index_t, top, n_threads=self.n_threads)]
+        if need_vectors.dense is not None and resources.dense is not None:
+            index = resources.dense if scope is None else resources.dense[scope]
+            wide = scope is None and len(need_rows) * len(index) >= FAISS_FROM
+            flat = self._dense_flat() if wide else None
+            found.append(cand.Candidates(*top_dense(need_vectors.dense[need_rows], index, top,
+                                                    n_threads=self.n_threads, faiss_index=flat)))
+        out = []
+        for pairs in found:
+            rows = pairs.resource_row if scope is None else scope[pairs.resource_row]
+            out.append(cand.Candidates(need_rows[pairs.need_row], rows))
+        return out
+
+    def _dense_flat(self) -> object | None:
+        """The faiss copy of the resource embeddings, for wide batch searches (built once per index)."""
+        if self._flat is None:
+            self._flat = flat_index(self.resource_vectors_.dense, n_threads=self.n_threads)
+        return self._flat
+
+    def _similarity(self, need_vectors: Vectors, need_row: int, resource_rows: np.ndarray) -> np.ndarray:
+        """How alike one need is to some resources: embedding cosine, or word cosine without an encoder."""
+        resources = self.resource_vectors_
+        if need_vectors.dense is not None and resources.dense is not None:
+            return resources.dense[resource_rows] @ need_vectors.dense[need_row]
+        return (resources.word[resource_rows] @ need_vectors.word[need_row].T).toarray().ravel()
+
     def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
                      score: np.ndarray, rows: np.ndarray | None) -> list[Suggestion]:
         """Suggestions of the table's `rows`, in that order; None means every row as it stands."""
@@ -215,12 +305,16 @@ class Matcher:
             sub = table
         else:
             sub = table.take(rows)
-        shared = shared_terms(sub.word_product, self.terms_)
+        # A few spare terms: filler words among the heaviest are dropped before naming TOP_TERMS.
+        shared = shared_terms(sub.word_product, self.terms_, top=2 * TOP_TERMS)
         resources = [self.resources_[r] for r in sub.resource_row]
-        reasons = explain(sub, shared, [r.category for r in resources], [r.capacity_left for r in resources])
+        terms = as_written(shared, [_original(needs[n]) for n in sub.need_row], [_original(r) for r in resources],
+                           self.tokenizer_.variants)
+        reasons = explain(sub, terms, [r.category for r in resources], [r.capacity_left for r in resources])
         features = sub.as_dicts()
         return [
-            Suggestion(needs[n].id, resources[i].id, round(float(score[rows[i]]), 6), features[i], reasons[i])
+            Suggestion(needs[n].id, resources[i].id, round(float(score[rows[i]]), 6), features[i], reasons[i],
+                       terms[i])
             for i, n in enumerate(sub.need_row)
         ]
 
@@ -244,7 +338,7 @@ class Matcher:
         """
         self._check_fitted()
         k = _positive(k, "k")
-        min_score = self.min_score if min_score is None else float(min_score)
+        min_score = self.min_score_ if min_score is None else float(min_score)
         need_list, need_cols, need_vectors = self._prepare(needs)
         table, score = self._candidate_table(need_cols, need_vectors, k, on_progress)
         capacity = self._resource_columns.capacity_left
@@ -266,8 +360,7 @@ class Matcher:
         resource_list = _parse_all(resources, parse_resource, "resources", unique=False)
         if len(resource_list) != len(need_list):
             raise ValueError(f"resources: expected {len(need_list)} records, one per need, got {len(resource_list)}")
-        tokens, chars = self._texts(resource_list)
-        resource_vectors = self.vectorizer_.transform(tokens, chars)
+        resource_vectors = self._vectors(resource_list)
         rows = np.arange(len(need_list))
         return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
                              rows, rows, self.grid_map_)
@@ -293,10 +386,10 @@ class Matcher:
             if record.id in self._resource_row:
                 raise RecordError("id", "an id not already indexed", record.id, source="resources", record=number)
         if new:
-            tokens, chars = self._texts(new)
-            vectors = self.vectorizer_.transform(tokens, chars)
-            self._index(self.resources_ + new, Vectors(sp.vstack([self.resource_vectors_.word, vectors.word]).tocsr(),
-                                                       sp.vstack([self.resource_vectors_.char, vectors.char]).tocsr()))
+            vectors, old = self._vectors(new), self.resource_vectors_
+            dense = None if old.dense is None else np.vstack([old.dense, vectors.dense])
+            self._index(self.resources_ + new, Vectors(sp.vstack([old.word, vectors.word]).tocsr(),
+                                                       sp.vstack([old.char, vectors.char]).tocsr(), dense))
         return self
 
     def remove(self, resource_ids: Iterable[str]) -> Matcher:
@@ -308,8 +401,7 @@ class Matcher:
             raise KeyError(f"resource_ids: expected ids of indexed resources, got unknown {unknown[:5]}")
         drop = {self._resource_row[i] for i in ids}
         keep = np.array([i for i in range(len(self.resources_)) if i not in drop], dtype=np.int64)
-        self._index([self.resources_[i] for i in keep],
-                    Vectors(self.resource_vectors_.word[keep], self.resource_vectors_.char[keep]))
+        self._index([self.resources_[i] for i in keep], self.resource_vectors_.rows(keep))
         return self
 
     # ------------------------------------------------------------ persistence

@@ -15,8 +15,28 @@ from matcher.features import FEATURES
 from matcher.trees import TREES_FORMAT, TreeScorer
 
 MODEL_FORMAT = "duijie-linear/1"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+# The model for matching by words alone (encoder "none"): it gives the embedding cosine no weight.
+LEXICAL_MODEL_DIR = MODELS_DIR / "lexical"
 MODEL_FILE = "model.json"
+# Features added after models were first saved: a model that predates one gives it weight 0.
+LATER_FEATURES = ("semantic_cosine",)
+
+
+# The minimum score of a model whose card names none (models trained before min_score was chosen from data).
+FALLBACK_MIN_SCORE = 0.35
+
+
+def model_min_score(scorer: LinearScorer | TreeScorer) -> float:
+    """The minimum score a model's card recommends (chosen on dev data when it was made)."""
+    value = scorer.card.get("min_score")
+    return float(value) if isinstance(value, int | float) and 0 <= value <= 1 else FALLBACK_MIN_SCORE
+
+
+def default_model_dir(encoder: str) -> Path:
+    """The bundled model that fits an encoder setting."""
+    return LEXICAL_MODEL_DIR if encoder == "none" else DEFAULT_MODEL_DIR
 
 
 class LinearScorer:
@@ -86,7 +106,7 @@ class LinearScorer:
         if not isinstance(data, Mapping) or data.get("format") != MODEL_FORMAT:
             got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(f"{source}: field 'format': expected {MODEL_FORMAT!r}, got {got!r}")
-        missing = set(FEATURES) - set(data.get("weights", {}))
+        missing = set(FEATURES) - set(data.get("weights", {})) - set(LATER_FEATURES)
         if missing:
             raise ValueError(
                 f"{source}: field 'weights': expected a weight for every feature, missing {sorted(missing)}")

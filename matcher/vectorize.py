@@ -27,10 +27,17 @@ def _identity(tokens: list[str]) -> list[str]:
 
 
 class Vectors(NamedTuple):
-    """Row-aligned word and character TF-IDF vectors of a batch of texts."""
+    """Row-aligned word and character TF-IDF vectors of a batch of texts, and their sentence embeddings."""
 
     word: sp.csr_matrix
     char: sp.csr_matrix
+    dense: np.ndarray | None = None  # (n, d) unit rows from the encoder; None when matching by words alone
+
+    def rows(self, index: slice | np.ndarray) -> Vectors:
+        return Vectors(self.word[index], self.char[index], None if self.dense is None else self.dense[index])
+
+    def with_dense(self, dense: np.ndarray | None) -> Vectors:
+        return Vectors(self.word, self.char, dense)
 
 
 class TextVectorizer:

@@ -109,9 +109,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(url: str) -> Iterator[tuple[str, object]]:
+def live_server(url: str, **overrides) -> Iterator[tuple[str, object]]:
     """The real service under uvicorn on a free local port, for tests that need concurrent requests."""
-    app = create_app(settings_for(url))
+    app = create_app(settings_for(url, **overrides))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

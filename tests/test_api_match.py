@@ -78,7 +78,7 @@ def test_api_edited_resource_text_changes_the_next_match(svc):
     before = svc.match("n-law", k=1)
     svc.call("PATCH", "/v1/resources/r-ip", json={"title": "律师为企业提供劳动合同纠纷法律咨询"})
     after = svc.match("n-law", k=1)
-    assert before[0]["resource_id"] != "r-ip" and after[0]["resource_id"] == "r-ip"
+    assert all(s["resource_id"] != "r-ip" for s in before) and after[0]["resource_id"] == "r-ip"
 
 
 def test_api_new_words_refit_a_small_index_at_once(svc):

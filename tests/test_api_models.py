@@ -23,7 +23,9 @@ def _text_only(version: str) -> LinearScorer:
 def svc(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    with database("sqlite", tmp_path) as url, service(url, models_dir=models, model_poll_s=0.2) as running:
+    # These tests are about which model scores, not the threshold: every candidate is stored.
+    with database("sqlite", tmp_path) as url, service(url, models_dir=models, model_poll_s=0.2,
+                                                      min_score=0.0) as running:
         running.load_lists()
         running.models = models
         running.url = url

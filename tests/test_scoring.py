@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from matcher.features import FEATURES
-from matcher.scoring import DEFAULT_MODEL_DIR, LinearScorer
+from matcher.scoring import (
+    DEFAULT_MODEL_DIR,
+    FALLBACK_MIN_SCORE,
+    LEXICAL_MODEL_DIR,
+    LinearScorer,
+    model_min_score,
+)
 
 
 def _values(rows=5, seed=0):
@@ -16,11 +22,30 @@ def test_default_model_scores_in_unit_interval():
     assert ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_default_model_ranks_more_text_overlap_higher():
+def test_default_model_ranks_closer_meaning_higher():
     scorer = LinearScorer.load()
+    low, high = np.full((1, len(FEATURES)), 0.0), np.full((1, len(FEATURES)), 0.0)
+    low[0, FEATURES.index("semantic_cosine")], high[0, FEATURES.index("semantic_cosine")] = 0.85, 0.92
+    assert scorer.score(high)[0] > scorer.score(low)[0]
+
+
+def test_lexical_model_ranks_more_text_overlap_higher():
+    scorer = LinearScorer.load(LEXICAL_MODEL_DIR)
     low, high = np.zeros((1, len(FEATURES))), np.zeros((1, len(FEATURES)))
     high[0, FEATURES.index("word_cosine")] = 0.8
     assert scorer.score(high)[0] > scorer.score(low)[0]
+
+
+def test_model_saved_before_semantic_feature_loads_with_weight_zero(tmp_path):
+    data = LinearScorer.load(LEXICAL_MODEL_DIR).to_json()
+    del data["weights"]["semantic_cosine"]
+    scorer = LinearScorer.from_json(data)
+    assert scorer.weights["semantic_cosine"] == 0.0
+
+
+def test_default_model_card_names_its_min_score():
+    assert model_min_score(LinearScorer.load()) == LinearScorer.load().card["min_score"]
+    assert model_min_score(LinearScorer(weights={})) == FALLBACK_MIN_SCORE
 
 
 def test_scorer_save_load_round_trip_gives_identical_scores(tmp_path):
@@ -73,5 +98,5 @@ def test_scorer_load_rejects_unreadable_json(tmp_path):
 
 
 def test_scorer_rejects_wrong_feature_count():
-    with pytest.raises(ValueError, match=r"values: expected shape \(n, 8\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"values: expected shape \(n, 9\), got \(2, 3\)"):
         LinearScorer.load().score(np.zeros((2, 3)))

@@ -27,14 +27,16 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
     else:
         need = lists.get_or_404(session, "needs", body.need_id)
         forbid_grid(principal, need.grid)
-    return {"suggestions": match_need(session, engine, need, body.k)}
+    matched = match_need(session, engine, need, body.k, engine.min_score(settings.min_score))
+    return {"suggestions": matched.suggestions, "min_score": matched.min_score,
+            "below_min_score": matched.below_min_score}
 
 
 @router.post("/batch", response_model=BatchJobPublic, status_code=status.HTTP_202_ACCEPTED,
              summary="Start a global capacity-aware assignment over open needs (409 while one runs)")
-def batch(body: BatchRequest, principal: Platform, request: Request, settings: SettingsDep):
+def batch(body: BatchRequest, principal: Platform, request: Request, settings: SettingsDep, engine: EngineDep):
     filters = body.model_dump(exclude={"k", "min_score"}, exclude_none=True)
-    min_score = settings.min_score if body.min_score is None else body.min_score
+    min_score = engine.min_score(settings.min_score) if body.min_score is None else body.min_score
     return request.app.state.batches.start(filters, body.k, min_score, principal)
 
 

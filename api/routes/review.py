@@ -10,13 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from api import decisions
-from api.deps import EngineDep, Principal, SessionDep, forbid_grid
+from api.deps import EngineDep, Principal, SessionDep, SettingsDep, forbid_grid
 from api.keys import find_key
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
 from api.tables import ApiKeyRow, GridRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
-from matcher.normalize import normalize
 from matcher.proximity import RING_LABELS
 from matcher.records import RINGS
 
@@ -129,14 +128,16 @@ def _cards(session, engine, stmt, grids: dict[str, GridRow]) -> list[dict]:
     today = dt.date.today()
     cards = []
     for suggestion, need, resource in session.execute(stmt):
-        need_text, resource_text = f"{need.title} {need.description}", f"{resource.title} {resource.description}"
-        shared = set(engine.tokenizer(normalize(need_text))) & set(engine.tokenizer(normalize(resource_text)))
+        # The terms were found in these very texts when the pair was scored, as each post spelled them
+        # (traditional script included): nothing is re-tokenized here.
+        terms = suggestion.terms or []
+        in_need, in_resource = {t.get("need", "") for t in terms}, {t.get("resource", "") for t in terms}
         features = suggestion.features or {}
         cards.append({
             "suggestion": suggestion, "need": need, "resource": resource,
-            "need_title": highlight(need.title, shared), "need_description": highlight(need.description, shared),
-            "resource_title": highlight(resource.title, shared),
-            "resource_description": highlight(resource.description, shared),
+            "need_title": highlight(need.title, in_need), "need_description": highlight(need.description, in_need),
+            "resource_title": highlight(resource.title, in_resource),
+            "resource_description": highlight(resource.description, in_resource),
             "need_grid": grids.get(need.grid), "resource_grid": grids.get(resource.grid),
             "ring": RING_LABELS[int(features.get("ring", 3))], "distance": features.get("distance_km"),
             "capacity_left": resource.capacity - resource.taken,
@@ -210,11 +211,11 @@ def escalated(request: Request, principal: Staff, session: SessionDep, notice: s
 
 @router.post("/needs/{need_id}/match")
 def rematch(request: Request, need_id: str, principal: Staff, session: SessionDep, engine: EngineDep,
-            csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+            settings: SettingsDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
     need = session.get(NeedRow, need_id)
     if need is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"需求 {need_id} 不存在")
     forbid_grid(principal, need.grid)
-    match_need(session, engine, need, 10)
+    match_need(session, engine, need, 10, engine.min_score(settings.min_score))
     return back("/review", "matched")
