@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from matcher import registry
+from matcher import Matcher, registry
 from matcher.errors import InvalidRecordsError
 from matcher.evaluation import acceptance_rate, evaluate, ndcg_at, recall_at
 from matcher.features import FEATURES
@@ -163,3 +163,18 @@ def test_evaluate_reports_every_metric():
     assert set(metrics) == {"auc", "ndcg@5", "ndcg@10", "recall@5", "precision@min_score", "acceptance_rate",
                             "spearman"}
     assert metrics["auc"] == 1.0 and metrics["acceptance_rate"] == 1.0
+
+
+def test_build_dataset_uses_the_serving_index_when_given(tmp_path):
+    paths = _planted(tmp_path, n_needs=20)
+    history = _history(paths)
+    # The serving index knows far more resources than the history: its IDF differs from the history's own.
+    extra = [{"id": f"x{i}", "title": f"提供{WORDS[i % len(WORDS)]}和咨询服务", "grid": "G1"} for i in range(200)]
+    serving = Matcher(encoder="none").fit(list(history.resources.values()) + extra, grids=history.grids)
+    data = build_dataset(history, shown_weight=0.3, matcher=serving)
+    decisions = history.decisions
+    expected = serving.pair_table([history.needs[d.need_id] for d in decisions],
+                                  [history.resources[d.resource_id] for d in decisions]).values
+    np.testing.assert_array_equal(data.values, expected)
+    own = build_dataset(history, shown_weight=0.3)
+    assert not np.allclose(own.values[:, FEATURES.index("word_cosine")], data.values[:, FEATURES.index("word_cosine")])
