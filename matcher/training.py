@@ -10,6 +10,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 
+from matcher.encode import EmbeddingCache
 from matcher.evaluation import evaluate
 from matcher.features import FEATURES
 from matcher.history import History
@@ -34,18 +35,20 @@ class Dataset(NamedTuple):
         return Dataset(*(column[rows] for column in self))
 
 
-def build_dataset(history: History, *, shown_weight: float = 0.3, matcher: Matcher | None = None) -> Dataset:
+def build_dataset(history: History, *, shown_weight: float = 0.3, matcher: Matcher | None = None,
+                  embedding_cache: EmbeddingCache | None = None) -> Dataset:
     """Compute the engine's pair features for every decision.
 
     `matcher` is the index the model will score in (the service's, or a saved one): its vocabulary,
     IDF, encoder and settings then give the features, so the model learns on what it will see.
-    Without one, a default Matcher is fitted on the history's own lists.
+    Without one, a default Matcher is fitted on the history's own lists (reusing `embedding_cache`).
     """
     if not 0 <= shown_weight <= 1:
         raise ValueError(f"shown_weight: expected a number from 0 to 1, got {shown_weight}")
     decisions = [d for d in history.decisions if d.kind != "shown" or shown_weight > 0]
     if matcher is None:
-        matcher = Matcher().fit(list(history.resources.values()), list(history.needs.values()), grids=history.grids)
+        matcher = Matcher(embedding_cache=embedding_cache).fit(list(history.resources.values()),
+                                                               list(history.needs.values()), grids=history.grids)
     table = matcher.pair_table([history.needs[d.need_id] for d in decisions],
                                [history.resources[d.resource_id] for d in decisions])
     return Dataset(
@@ -113,18 +116,20 @@ class TrainResult(NamedTuple):
 
 def train(history: History, baseline: Scorer, *, kind: str = "logistic", how: str = "group",
           test_size: float = 0.25, shown_weight: float = 0.3, eval_history: History | None = None,
-          min_score: float = 0.35, c: float = 1.0, seed: int = 0, matcher: Matcher | None = None) -> TrainResult:
+          min_score: float = 0.35, c: float = 1.0, seed: int = 0, matcher: Matcher | None = None,
+          embedding_cache: EmbeddingCache | None = None) -> TrainResult:
     """Train on the history and evaluate beside the baseline on held-out needs (or on `eval_history`).
 
     `matcher`, the serving index, computes the features of both (see build_dataset).
     """
     started = dt.datetime.now()
-    data = build_dataset(history, shown_weight=shown_weight, matcher=matcher)
+    data = build_dataset(history, shown_weight=shown_weight, matcher=matcher, embedding_cache=embedding_cache)
     if eval_history is None:
         train_rows, test_rows = split(data, how=how, test_size=test_size, seed=seed)
         training, holdout = data.take(train_rows), data.take(test_rows)
     else:
-        training, holdout = data, build_dataset(eval_history, shown_weight=shown_weight, matcher=matcher)
+        training, holdout = data, build_dataset(eval_history, shown_weight=shown_weight, matcher=matcher,
+                                                embedding_cache=embedding_cache)
     scorer = fit_scorer(training, kind=kind, c=c, seed=seed)
     seconds = (dt.datetime.now() - started).total_seconds()
     kinds = [d.kind for d in history.decisions]
