@@ -189,6 +189,7 @@ class Matcher:
         self._index_t = vectors.word.T.tocsr()
         self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
         self._flat = None  # faiss copy of the embeddings, built when a batch first needs it
+        self._scopes: dict[tuple, sp.csr_matrix] = {}  # transposed word index per ring scope, built on demand
 
     def __contains__(self, resource_id: object) -> bool:
         """Whether a resource with this id is in the index."""
@@ -261,28 +262,50 @@ class Matcher:
         for key, need_rows in cand.group_by_scope(need_cols, self._nearby).items():
             scope = None if key is None else cand.scope_rows(self._nearby, key)
             if scope is None or len(scope):
-                parts.extend(self._search(need_rows, need_vectors, scope, top))
+                parts.extend(self._search(need_rows, need_vectors, key, scope, top))
         parts.append(cand.nearby_candidates(need_cols, self._nearby, limit=self.nearby_limit,
                                             similarity=functools.partial(self._similarity, need_vectors)))
         return cand.merge(*parts, n_resources=len(self.resources_))
 
-    def _search(self, need_rows: np.ndarray, need_vectors: Vectors, scope: np.ndarray | None,
+    def _search(self, need_rows: np.ndarray, need_vectors: Vectors, key: tuple | None, scope: np.ndarray | None,
                 top: int) -> list[cand.Candidates]:
         """Sparse and dense top-`top` of the needs among the `scope` rows (None: all resources)."""
         resources = self.resource_vectors_
-        index_t = self._index_t if scope is None else resources.word[scope].T.tocsr()
-        found = [cand.top_cosine(need_vectors.word[need_rows], index_t, top, n_threads=self.n_threads)]
+        found = [cand.top_cosine(need_vectors.word[need_rows], self._scope_index(key, scope), top,
+                                 n_threads=self.n_threads)]
         if need_vectors.dense is not None and resources.dense is not None:
-            index = resources.dense if scope is None else resources.dense[scope]
-            wide = scope is None and len(need_rows) * len(index) >= FAISS_FROM
-            flat = self._dense_flat() if wide else None
-            found.append(cand.Candidates(*top_dense(need_vectors.dense[need_rows], index, top,
-                                                    n_threads=self.n_threads, faiss_index=flat)))
+            found.append(self._dense_search(need_vectors.dense[need_rows], scope, top))
         out = []
         for pairs in found:
             rows = pairs.resource_row if scope is None else scope[pairs.resource_row]
             out.append(cand.Candidates(need_rows[pairs.need_row], rows))
         return out
+
+    def _scope_index(self, key: tuple | None, scope: np.ndarray | None) -> sp.csr_matrix:
+        """The transposed word index of one scope, built once per fitted index (a street's is reused by
+        every need limited to it, query after query)."""
+        if scope is None:
+            return self._index_t
+        index_t = self._scopes.get(key)
+        if index_t is None:
+            index_t = self._scopes[key] = self.resource_vectors_.word[scope].T.tocsr()
+        return index_t
+
+    def _dense_search(self, queries: np.ndarray, scope: np.ndarray | None, top: int) -> cand.Candidates:
+        """Top-`top` by embedding cosine among the scope's rows (all rows when scope is None), exact."""
+        dense = self.resource_vectors_.dense
+        if scope is None:
+            flat = self._dense_flat() if len(queries) * len(dense) >= FAISS_FROM else None
+            return cand.Candidates(*top_dense(queries, dense, top, n_threads=self.n_threads, faiss_index=flat))
+        if len(queries) <= 2 and len(scope) * 4 > len(dense):
+            # A wide scope for a query or two: the product over every row costs less than copying the
+            # scope's rows out first; the scope's own scores are then picked from it.
+            scores = (dense @ queries.T)[scope].T
+            best = [np.argsort(-row, kind="stable")[:top] if len(row) <= top else
+                    np.argpartition(row, len(row) - top)[len(row) - top:] for row in scores]
+            return cand.Candidates(np.repeat(np.arange(len(queries), dtype=np.int64), [len(b) for b in best]),
+                                   np.concatenate(best).astype(np.int64))
+        return cand.Candidates(*top_dense(queries, dense[scope], top, n_threads=self.n_threads))
 
     def _dense_flat(self) -> object | None:
         """The faiss copy of the resource embeddings, for wide batch searches (built once per index)."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matcher import Matcher
+from matcher.dense import top_dense
 from matcher.encode import EmbeddingCache
 
 GRIDS = [
@@ -138,3 +139,17 @@ def test_save_of_an_unknown_format_is_refused(tmp_path):
     (path / "params.json").write_text(json.dumps(params), encoding="utf-8")
     with pytest.raises(ValueError, match=r"field 'format': expected 'duijie-matcher/2'"):
         Matcher.load(path)
+
+
+def _pairs(found) -> set[tuple[int, int]]:
+    need_row, resource_row = found
+    return set(zip(need_row.tolist(), resource_row.tolist(), strict=True))
+
+
+def test_dense_search_of_a_wide_scope_equals_the_gathered_product(cache):
+    resources, _ = _street_lists()
+    matcher = Matcher(embedding_cache=cache).fit(resources, grids=GRIDS)
+    scope = np.arange(0, 420, 2)  # wider than a quarter of the index: scored over all rows, then picked
+    dense = matcher.resource_vectors_.dense
+    for queries in (dense[[3]], dense[[3, 401]]):
+        assert _pairs(matcher._dense_search(queries, scope, 7)) == _pairs(top_dense(queries, dense[scope], 7))
