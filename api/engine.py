@@ -145,8 +145,11 @@ class EngineState:
             thread.join(timeout)
 
     # ------------------------------------------------------------- keeping in step
-    def resource_saved(self, resource: Resource) -> None:
-        """A resource was created or edited: (re)index it, or drop it when closed."""
+    def resource_saved(self, resource: Resource, *, store: bool = True) -> None:
+        """A resource was created or edited: (re)index it, or drop it when closed.
+
+        `store=False` leaves its new embedding for a later store_embeddings() (a bulk upload's one).
+        """
         with self._lock:
             if self._replay is not None:
                 self._replay.append(("save", resource))
@@ -157,7 +160,8 @@ class EngineState:
             self.matcher = _apply(self.matcher, "save", resource)
             self._added += 1
             self._drifted(resource)
-        self.store_embeddings()
+        if store:
+            self.store_embeddings()
 
     def capacity_moved(self, session: Session, resource_id: str) -> None:
         """A project was formed or cancelled: the resource's capacity left changed. Call after the commit."""
@@ -165,10 +169,15 @@ class EngineState:
 
     def need_saved(self, need: Need) -> None:
         """A need was written: encoded now (its match needs no encoding), and its words count toward drift."""
+        self.needs_saved([need])
+
+    def needs_saved(self, needs: Sequence[Need]) -> None:
+        """Needs were written: encoded now, in one go, and their words count toward drift."""
         with self._lock:
-            if self.matcher is not None:
-                self.matcher.embed([need])
-                self._drifted(need)
+            if self.matcher is not None and needs:
+                self.matcher.embed(needs)
+                for need in needs:
+                    self._drifted(need)
         self.store_embeddings()
 
     def _drifted(self, record: Need | Resource) -> None:

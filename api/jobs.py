@@ -73,6 +73,7 @@ class BatchRunner:
                 store(session, result.pairs, [n.id for n in needs], version, f"batch:{job_id}")
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
                                 .values(status="done", progress=1.0, result=summary, finished_at=now()))
+            self._engine.store_embeddings()  # needs the batch encoded (posted before they were encoded on posting)
         except Exception as exc:
             log.exception("batch %s failed", job_id)
             with self._sessions() as session, session.begin():

@@ -1,5 +1,6 @@
 """The service with the semantic stage: the min_score gate, grid-less needs, stored embeddings, highlights."""
 
+import json
 import re
 
 import pytest
@@ -96,3 +97,16 @@ def test_review_page_highlights_traditional_text_from_stored_terms(svc):
     queue = client.get("/review", params={"grid": "P1"}).text
     marked = set(re.findall(r"<mark>([^<]+)</mark>", queue))
     assert {t["need"] for t in terms} & marked  # the need's own (traditional) spelling is what lights up
+
+
+def test_api_upload_stores_every_new_embedding_in_one_go(svc, monkeypatch):
+    before = _stored(svc, EmbeddingRow)
+    writes = []
+    original = svc.app.state.engine.store_embeddings
+    monkeypatch.setattr(svc.app.state.engine, "store_embeddings", lambda: writes.append(1) or original())
+    lines = [json.dumps({"id": f"r-up{i}", "title": f"园区第{i}号共享会议室按小时预约", "grid": "P1"},
+                        ensure_ascii=False) for i in range(5)]
+    files = {"file": ("more.jsonl", "\n".join(lines).encode("utf-8"), "application/json")}
+    assert svc.call("POST", "/v1/resources/upload", files=files).json()["created"] == 5
+    # Once for the upload, and once more at most when its new words refit the small index: never per row.
+    assert _stored(svc, EmbeddingRow) == before + 5 and len(writes) <= 2

@@ -34,12 +34,12 @@ def _after_write(kind: str, engine, rows: list) -> None:
     """Keep the engine in step once the write has committed."""
     if kind == "resources":
         for row in rows:
-            engine.resource_saved(resource_record(row))
+            engine.resource_saved(resource_record(row), store=False)
     elif kind == "needs":
-        for row in rows:
-            engine.need_saved(need_record(row))
+        engine.needs_saved([need_record(row) for row in rows])
     elif kind == "grids" and rows:
         engine.rebuild()
+    engine.store_embeddings()  # one transaction for an upload's new embeddings, not one per row
 
 
 def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel],
