@@ -1,16 +1,22 @@
-"""The one shared Matcher of the service, kept in step with every write to the lists.
+"""The index the service matches with, as immutable snapshots kept in step with every write to the lists.
 
-Writes to resources reach the index through Matcher.add/remove at once; when enough was
-added since the last fit for the vocabulary to drift, a background refit rebuilds the index
-from the database and swaps it in, replaying the writes that came in meanwhile.
+Requests and batches take the current Snapshot by reference, without a lock, and use it to the end:
+a batch never blocks a request, and a promotion never half-applies to one. Writers (resource edits,
+refits, model swaps) build the next snapshot under one writer lock and publish it by swapping the
+reference; a snapshot, once published, is never changed (index edits copy the matcher first).
+When enough was added since the last fit for the vocabulary to drift, a background refit rebuilds the
+index from the database and publishes it, replaying the writes that came in meanwhile; a refit that a
+newer rebuild overtook discards itself.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import select
@@ -45,26 +51,74 @@ def grid_record(row: GridRow) -> Grid:
     return Grid(id=row.id, name=row.name, kind=row.kind, parent=row.parent, street=row.street)
 
 
+class Snapshot(NamedTuple):
+    """What one request or batch matches with, from start to end: never changed once published."""
+
+    matcher: Matcher | None
+    scorer: Scorer
+    generation: int  # counts the snapshots this process published
+
+    @property
+    def model_version(self) -> str:
+        return self.scorer.version
+
+    def top_k(self, needs: Sequence[Need], k: int) -> list[list[Suggestion]]:
+        if self.matcher is None:
+            return [[] for _ in needs]
+        return self.matcher.top_k(needs, k=k)
+
+    def assign(self, needs: Sequence[Need], k: int, min_score: float,
+               on_progress: Callable[[float], None] | None = None) -> Assignment:
+        if self.matcher is None:
+            return Assignment([], {n.id: "no_candidate: no open resource is listed yet" for n in needs})
+        return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress)
+
+
 class EngineState:
     def __init__(self, sessions: sessionmaker[Session], model_dir: Path, *, refit_drift: float = 0.2,
                  matcher: Matcher | None = None) -> None:
         self._sessions = sessions
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer lock: readers never take it
         self._refit_drift = refit_drift
         self._replay: list[tuple[str, object]] | None = None
         self._refitting: threading.Thread | None = None
-        self.scorer = load_scorer(model_dir)
+        self._fits = 0  # full fits published; a background refit started before a newer one is stale
         self._tokenizer = Tokenizer()
         # One embedding cache for every index this service builds, filled from the database at start.
         self._cache = matcher.embeddings_ if matcher is not None and matcher.embeddings_ is not None \
             else EmbeddingCache()
         self._load_embeddings()
-        self.matcher = matcher
+        self._snapshot = Snapshot(None, load_scorer(model_dir), 0)
         self._added = 0
         self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
         self._fitted_size = len(matcher.resources_) if matcher is not None else 0
         if matcher is not None:
-            matcher.scorer_ = self.scorer
+            self._publish(matcher)
+
+    # ------------------------------------------------------------- snapshots
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current snapshot: read it once and use that one to the end of the request."""
+        return self._snapshot
+
+    @property
+    def matcher(self) -> Matcher | None:
+        return self._snapshot.matcher
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._snapshot.scorer
+
+    def _publish(self, matcher: Matcher | None, scorer: Scorer | None = None) -> None:
+        """Swap in the next snapshot. Call with the writer lock held and a matcher no reader has seen.
+
+        The scorer is the current one unless given: a model swap made while an index was being built
+        is not undone by publishing that index.
+        """
+        scorer = scorer or self._snapshot.scorer
+        if matcher is not None:
+            matcher.scorer_ = scorer
+        self._snapshot = Snapshot(matcher, scorer, self._snapshot.generation + 1)
 
     # ------------------------------------------------------------- building
     def _build(self) -> Matcher | None:
@@ -77,7 +131,6 @@ class EngineState:
             return None
         matcher = Matcher(tokenizer=self._tokenizer, embedding_cache=self._cache, progress=len(resources) > 5000
                           ).fit(resources, needs, grids=grids)
-        matcher.scorer_ = self.scorer
         self.store_embeddings()
         return matcher
 
@@ -111,8 +164,10 @@ class EngineState:
     def rebuild(self) -> None:
         """Fit a fresh index from the database now (start-up, grid changes)."""
         with self._lock:
-            self.matcher = self._build()
-            self._fitted_size = len(self.matcher.resources_) if self.matcher else 0
+            fresh = self._build()
+            self._fits += 1
+            self._publish(fresh)
+            self._fitted_size = len(fresh.resources_) if fresh else 0
             self._added, self._unknown = 0, [0, 0]
 
     def _refit_in_background(self) -> None:
@@ -120,10 +175,11 @@ class EngineState:
             if self._refitting is not None and self._refitting.is_alive():
                 return
             self._replay = []
-            self._refitting = threading.Thread(target=self._refit, name="duijie-refit", daemon=True)
+            self._refitting = threading.Thread(target=self._refit, args=(self._fits,), name="duijie-refit",
+                                               daemon=True)
             self._refitting.start()
 
-    def _refit(self) -> None:
+    def _refit(self, started_after: int) -> None:
         try:
             fresh = self._build()
         except Exception:  # a failed refit keeps the current index serving
@@ -132,9 +188,16 @@ class EngineState:
                 self._replay = None
             return
         with self._lock:
+            if self._fits != started_after:
+                # A rebuild published since this refit read the database: its index is the newer one.
+                log.info("background refit discarded: a newer index was published while it ran")
+                self._replay = None
+                return
             for op, payload in self._replay or []:
                 fresh = _apply(fresh, op, payload)
-            self.matcher, self._replay = fresh, None
+            self._fits += 1
+            self._publish(fresh)
+            self._replay = None
             self._fitted_size = len(fresh.resources_) if fresh else 0
             self._added, self._unknown = 0, [0, 0]
             log.info("vocabulary refitted on %d resources", self._fitted_size)
@@ -157,7 +220,7 @@ class EngineState:
                 if resource.status == "open":
                     self.rebuild()
                 return
-            self.matcher = _apply(self.matcher, "save", resource)
+            self._publish(_apply(self.matcher, "save", resource))
             self._added += 1
             self._drifted(resource)
         if store:
@@ -199,9 +262,8 @@ class EngineState:
     def set_scorer(self, scorer: Scorer) -> None:
         """Switch the scoring model; requests after this line use it, none sees half of each."""
         with self._lock:
-            self.scorer = scorer
-            if self.matcher is not None:
-                self.matcher.scorer_ = scorer
+            matcher = copy.copy(self.matcher) if self.matcher is not None else None
+            self._publish(matcher, scorer)
 
     # ------------------------------------------------------------- matching
     @property
@@ -215,25 +277,25 @@ class EngineState:
 
     @property
     def model_version(self) -> str:
-        return self.scorer.version
+        return self._snapshot.model_version
 
-    def top_k(self, needs: Sequence[Need], k: int) -> list[list[Suggestion]]:
-        with self._lock:
-            if self.matcher is None:
-                return [[] for _ in needs]
-            return self.matcher.top_k(needs, k=k)
+    def top_k(self, needs: Sequence[Need], k: int) -> tuple[list[list[Suggestion]], str]:
+        """Each need's top k, and the model version of the snapshot that scored them."""
+        snapshot = self._snapshot
+        return snapshot.top_k(needs, k), snapshot.model_version
 
     def assign(self, needs: Sequence[Need], k: int, min_score: float,
-               on_progress: Callable[[float], None] | None = None) -> Assignment:
-        with self._lock:
-            if self.matcher is None:
-                return Assignment([], {n.id: "no_candidate: no open resource is listed yet" for n in needs})
-            return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress)
+               on_progress: Callable[[float], None] | None = None) -> tuple[Assignment, str]:
+        """A global assignment on the snapshot current at its start, and that snapshot's model version."""
+        snapshot = self._snapshot
+        return snapshot.assign(needs, k, min_score, on_progress), snapshot.model_version
 
 
 def _apply(matcher: Matcher | None, op: str, resource: Resource) -> Matcher | None:
+    """The next index after one resource write: a copy, so the published snapshot stays as it was."""
     if matcher is None:
         return None
+    matcher = copy.copy(matcher)
     if resource.id in matcher:
         matcher.remove([resource.id])
     if op == "save" and resource.status == "open":

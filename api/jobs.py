@@ -59,9 +59,9 @@ class BatchRunner:
                 needs = [need_record(n) for n in session.scalars(open_needs(filters))]
                 done = served(session)
             needs = [n for n in needs if n.id not in done]
-            version = self._engine.model_version
-            result = self._engine.assign(needs, k=k, min_score=min_score,
-                                         on_progress=lambda share: self._progress(job_id, share))
+            # The batch runs on the snapshot current at its start; requests meanwhile use newer ones freely.
+            result, version = self._engine.assign(needs, k=k, min_score=min_score,
+                                                  on_progress=lambda share: self._progress(job_id, share))
             summary = {
                 "needs": len(needs), "pairs": len(result.pairs), "unmatched": len(result.unmatched),
                 "total_score": round(result.total_score, 4), "model_version": version,

@@ -59,7 +59,7 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
             version = await asyncio.to_thread(_read_active_version, app)  # off the loop, as above
             if version != app.state.engine.model_version:
                 scorer = await asyncio.to_thread(registry.load, app.state.settings.models_dir, version)
-                await asyncio.to_thread(app.state.engine.set_scorer, scorer)  # waits out a running batch
+                await asyncio.to_thread(app.state.engine.set_scorer, scorer)  # publishes the next snapshot
                 log.info("now scoring with model %s", version)
         except Exception:  # keep serving with the current model; the next round tries again
             log.exception("could not switch to the active model")

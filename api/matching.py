@@ -54,9 +54,8 @@ def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min
         raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} is closed: reopen it before matching")
     if served(session, [need.id]):
         raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} already has a project")
-    # The engine and the model version are read together, so each stored row names the model that scored it.
-    version = engine.model_version
-    (suggestions,) = engine.top_k([need_record(need)], k=k)
+    # One snapshot scores the need and names its model, so each stored row names the model that scored it.
+    (suggestions,), version = engine.top_k([need_record(need)], k=k)
     kept = [s for s in suggestions if s.score >= min_score]
     rows = store(session, kept, [need.id], version, "match")
     session.commit()

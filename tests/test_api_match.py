@@ -166,3 +166,63 @@ def test_api_uses_an_injected_fitted_engine(tmp_path):
         assert client.get("/readyz").json()["resources_indexed"] == len(RESOURCES)
         svc = Service(client)
         assert svc.app.state.engine.matcher is engine  # shared, not refitted at start-up
+
+
+def test_api_match_during_a_batch_answers_and_the_batch_finishes(svc):
+    # The batch is held inside the matcher it started with, where the whole engine used to be locked.
+    matcher = svc.app.state.engine.snapshot.matcher
+    inside, release = threading.Event(), threading.Event()
+    original = matcher.assign
+
+    def held_assign(*args, **kwargs):
+        inside.set()
+        release.wait(30)
+        return original(*args, **kwargs)
+
+    matcher.assign = held_assign
+    job = svc.call("POST", "/v1/match/batch", json={}).json()
+    try:
+        assert inside.wait(10)
+        suggestions = svc.match("n-care", k=2)
+        status = svc.call("GET", f"/v1/match/batch/{job['id']}").json()["status"]
+    finally:
+        release.set()
+    assert suggestions[0]["resource_id"] == "r-care" and status == "running"
+    assert _wait_for_job(svc, job["id"])["status"] == "done"
+
+
+def test_api_model_swap_during_a_batch_is_not_undone(svc):
+    from matcher.features import FEATURES
+    from matcher.scoring import LinearScorer
+
+    engine = svc.app.state.engine
+    before = engine.snapshot
+    swapped = LinearScorer(weights=dict.fromkeys(FEATURES, 0.0) | {"word_cosine": 8.0}, bias=1.0, version="swapped")
+    engine.set_scorer(swapped)
+    svc.call("POST", "/v1/resources", json={"id": "r-new", "title": "园区共享会议室按小时预约", "grid": "P1"})
+    after = engine.snapshot
+    assert after.generation > before.generation and after.model_version == "swapped"
+    assert before.model_version == "default" and "r-new" not in before.matcher  # published snapshots never change
+    assert svc.match("n-care", k=1)[0]["model_version"] == "swapped"
+
+
+def test_background_refit_overtaken_by_a_rebuild_discards_itself(svc):
+    engine = svc.app.state.engine
+    original_build = engine._build
+    inside, release, builds = threading.Event(), threading.Event(), []
+
+    def held_first_build():
+        builds.append(threading.current_thread().name)
+        if len(builds) == 1:  # the background refit's read of the database
+            inside.set()
+            release.wait(10)
+        return original_build()
+
+    engine._build = held_first_build
+    engine._refit_in_background()
+    assert inside.wait(10)
+    engine.rebuild()  # newer data, published while the refit still builds from older rows
+    newer = engine.snapshot
+    release.set()
+    engine.wait_for_refit()
+    assert builds[0] == "duijie-refit" and engine.snapshot is newer
