@@ -38,6 +38,22 @@ def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *, n_threads: 
     return np.concatenate(rows), np.concatenate(cols)
 
 
+def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray | None, top_n: int, *,
+                     n_threads: int = 1, faiss_index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """top_dense among the rows `scope` of `index` (all rows when None); index rows are positions in `scope`."""
+    if scope is None:
+        return top_dense(queries, index, top_n, n_threads=n_threads, faiss_index=faiss_index)
+    if len(queries) <= 2 and len(scope) * 4 > len(index):
+        # A wide scope for a query or two: the product over every row costs less than copying the
+        # scope's rows out first; the scope's own scores are then picked from it.
+        scores = (index @ queries.T)[scope].T
+        best = [np.argsort(-row, kind="stable")[:top_n] if len(row) <= top_n else
+                np.argpartition(row, len(row) - top_n)[len(row) - top_n:] for row in scores]
+        return (np.repeat(np.arange(len(queries), dtype=np.int64), [len(b) for b in best]),
+                np.concatenate(best).astype(np.int64))
+    return top_dense(queries, index[scope], top_n, n_threads=n_threads)
+
+
 def flat_index(index: np.ndarray, *, n_threads: int = 1) -> object:
     """A faiss IndexFlatIP holding `index` (exact inner-product search)."""
     import faiss

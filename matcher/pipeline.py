@@ -14,13 +14,13 @@ from matcher import candidates as cand
 from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
-from matcher.dense import FAISS_FROM, flat_index, top_dense
+from matcher.dense import FAISS_FROM, flat_index, top_dense_within
 from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
 from matcher.normalize import normalize
 from matcher.proximity import GridMap
-from matcher.reasons import TOP_TERMS, as_written, explain, shared_terms
+from matcher.reasons import TOP_TERMS, as_written, explain, shared_terms, why_unmatched
 from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
 from matcher.scoring import default_model_dir, load_scorer, model_min_score
 from matcher.suggestion import Assignment, Suggestion
@@ -294,18 +294,9 @@ class Matcher:
     def _dense_search(self, queries: np.ndarray, scope: np.ndarray | None, top: int) -> cand.Candidates:
         """Top-`top` by embedding cosine among the scope's rows (all rows when scope is None), exact."""
         dense = self.resource_vectors_.dense
-        if scope is None:
-            flat = self._dense_flat() if len(queries) * len(dense) >= FAISS_FROM else None
-            return cand.Candidates(*top_dense(queries, dense, top, n_threads=self.n_threads, faiss_index=flat))
-        if len(queries) <= 2 and len(scope) * 4 > len(dense):
-            # A wide scope for a query or two: the product over every row costs less than copying the
-            # scope's rows out first; the scope's own scores are then picked from it.
-            scores = (dense @ queries.T)[scope].T
-            best = [np.argsort(-row, kind="stable")[:top] if len(row) <= top else
-                    np.argpartition(row, len(row) - top)[len(row) - top:] for row in scores]
-            return cand.Candidates(np.repeat(np.arange(len(queries), dtype=np.int64), [len(b) for b in best]),
-                                   np.concatenate(best).astype(np.int64))
-        return cand.Candidates(*top_dense(queries, dense[scope], top, n_threads=self.n_threads))
+        wide = scope is None and len(queries) * len(dense) >= FAISS_FROM
+        return cand.Candidates(*top_dense_within(queries, dense, scope, top, n_threads=self.n_threads,
+                                                 faiss_index=self._dense_flat() if wide else None))
 
     def _dense_flat(self) -> object | None:
         """The faiss copy of the resource embeddings, for wide batch searches (built once per index)."""
@@ -369,7 +360,7 @@ class Matcher:
                               min_score=min_score)
         pairs = self._suggestions(need_list, need_vectors, table, score, chosen)
         pairs.sort(key=lambda s: -s.score)
-        return Assignment(pairs, _why_unmatched(need_list, table, score, chosen, min_score, self.resources_))
+        return Assignment(pairs, why_unmatched(need_list, table, score, chosen, min_score, self.resources_))
 
     def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
         """Score of needs[i] with resources[i], for pairs chosen by the caller."""
@@ -450,24 +441,3 @@ def _top_per_need(need_row: np.ndarray, score: np.ndarray, k: int) -> np.ndarray
     sorted_need = need_row[order]
     start = np.searchsorted(sorted_need, sorted_need, side="left")
     return order[np.arange(len(order)) - start < k]
-
-
-def _why_unmatched(needs: list[Need], table: FeatureTable, score: np.ndarray, chosen: np.ndarray,
-                   min_score: float, resources: list[Resource]) -> dict[str, str]:
-    matched = set(table.need_row[chosen].tolist())
-    best = np.full(len(needs), -1.0)
-    np.maximum.at(best, table.need_row, score)
-    taken_by = {int(table.resource_row[i]): needs[int(table.need_row[i])].id for i in chosen}
-    out = {}
-    for row, need in enumerate(needs):
-        if row in matched:
-            continue
-        if best[row] < 0:
-            out[need.id] = "no_candidate: no open resource with capacity left passes the filters and proximity limit"
-        elif best[row] < min_score:
-            out[need.id] = f"below_min_score: best candidate scores {best[row]:.3f}, below the minimum {min_score:.3f}"
-        else:
-            mine = (table.need_row == row) & (score >= min_score)
-            lost = [f"{resources[r].id}→{taken_by[int(r)]}" for r in table.resource_row[mine] if int(r) in taken_by]
-            out[need.id] = "capacity_taken: its candidates' capacity went to better pairs (" + ", ".join(lost[:3]) + ")"
-    return out

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from matcher.features import FEATURES, FeatureTable
 from matcher.proximity import RING_LABELS
+from matcher.records import Need, Resource
 from matcher.rows import RowEntries, entry_rows
 from matcher.surface import find_surface
 from matcher.tokenize import REASON_STOPWORDS, read_stopwords
@@ -93,4 +94,26 @@ def explain(table: FeatureTable, shared: Sequence[Sequence[dict[str, str]]], cat
             reasons.append("类别不同")
         reasons.append(f"资源剩余容量：{int(capacity_left[i])}")
         out.append(reasons)
+    return out
+
+
+def why_unmatched(needs: list[Need], table: FeatureTable, score: np.ndarray, chosen: np.ndarray,
+                  min_score: float, resources: list[Resource]) -> dict[str, str]:
+    """Why each need the assignment left out stayed unmatched, as a code and a sentence."""
+    matched = set(table.need_row[chosen].tolist())
+    best = np.full(len(needs), -1.0)
+    np.maximum.at(best, table.need_row, score)
+    taken_by = {int(table.resource_row[i]): needs[int(table.need_row[i])].id for i in chosen}
+    out = {}
+    for row, need in enumerate(needs):
+        if row in matched:
+            continue
+        if best[row] < 0:
+            out[need.id] = "no_candidate: no open resource with capacity left passes the filters and proximity limit"
+        elif best[row] < min_score:
+            out[need.id] = f"below_min_score: best candidate scores {best[row]:.3f}, below the minimum {min_score:.3f}"
+        else:
+            mine = (table.need_row == row) & (score >= min_score)
+            lost = [f"{resources[r].id}→{taken_by[int(r)]}" for r in table.resource_row[mine] if int(r) in taken_by]
+            out[need.id] = "capacity_taken: its candidates' capacity went to better pairs (" + ", ".join(lost[:3]) + ")"
     return out
