@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
+import math
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -120,6 +124,13 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                                               status_code=exc.status_code)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The input is echoed to say what came, but never a value JSON cannot carry (NaN, Infinity) and
+        # never more than a line of it: a 200 MB body is not sent back.
+        return JSONResponse({"detail": jsonable_encoder([_echo_safe(e) for e in exc.errors()[:50]])},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     @app.exception_handler(RecordError)
     async def _record_error(_: Request, exc: RecordError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
@@ -143,3 +154,28 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
 
     return app
+
+
+# How much of a refused value a validation error echoes back.
+ECHO_CHARS = 200
+
+
+def _echo_safe(error: dict) -> dict:
+    """A validation error whose echoed input is finite JSON and at most ECHO_CHARS long."""
+    error = dict(error)
+    if "input" in error:
+        try:
+            text = json.dumps(error["input"], ensure_ascii=False, allow_nan=False, default=str)
+        except ValueError:  # NaN or Infinity somewhere inside
+            text = repr(error["input"])
+            error["input"] = text[:ECHO_CHARS]
+        else:
+            if len(text) > ECHO_CHARS:
+                error["input"] = text[:ECHO_CHARS] + "…"
+    if isinstance(error.get("ctx"), dict):  # limits and causes: numbers stay numbers, the rest says itself
+        error["ctx"] = {key: value if _plain(value) else str(value) for key, value in error["ctx"].items()}
+    return error
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, int | str) or (isinstance(value, float) and math.isfinite(value))

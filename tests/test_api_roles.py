@@ -1,5 +1,8 @@
 """Who may do what: every route against every role."""
 
+import json
+import time
+
 import pytest
 
 from tests.api_helpers import database, service
@@ -49,3 +52,33 @@ def test_api_role_matrix(svc, method, path, body, allowed):
             assert response.status_code == 403, (role, response.text)
             assert f"role '{role}' may not do this" in response.json()["detail"]
     assert svc.client.request(method, path.format(sid=1), json=body).status_code == 401
+
+
+@pytest.mark.parametrize("raw", ['{"id": "n-nan", "title": "托育", "lat": NaN, "lon": 104.0}',
+                                 '{"id": "n-inf", "title": "托育", "lat": Infinity, "lon": 104.0}',
+                                 '{"id": "n-big", "title": "托育", "lat": 1e400, "lon": 104.0}'])
+def test_api_non_finite_number_in_a_body_is_422_naming_the_field(svc, raw):
+    response = svc.client.post("/v1/needs", content=raw, headers={**svc.headers("platform"),
+                                                                   "Content-Type": "application/json"})
+    assert response.status_code == 422
+    (error,) = [e for e in response.json()["detail"] if "lat" in e["loc"]]
+    assert isinstance(error["input"], str | float)  # echoed as finite JSON
+    assert svc.call("GET", "/v1/needs/" + json.loads(raw.replace("NaN", "0").replace("Infinity", "0")
+                                                    .replace("1e400", "0"))["id"]).status_code == 404
+
+
+def test_api_validation_error_never_echoes_a_huge_value(svc):
+    response = svc.call("POST", "/v1/needs", json={"id": "n-long", "title": 7, "description": ["x" * 100_000]})
+    assert response.status_code == 422 and len(response.content) < 5_000
+
+
+def test_api_staff_batch_status_names_unmatched_needs_of_own_grids_only(svc):
+    job = svc.call("POST", "/v1/match/batch", json={"min_score": 0.99}).json()  # nothing passes: all unmatched
+    deadline = time.monotonic() + 60
+    while svc.call("GET", f"/v1/match/batch/{job['id']}").json()["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    everyone = svc.call("GET", f"/v1/match/batch/{job['id']}").json()["result"]["unmatched_needs"]
+    staff = svc.call("GET", f"/v1/match/batch/{job['id']}", "staff").json()["result"]["unmatched_needs"]
+    grids = {n["id"]: n["grid"] for n in svc.call("GET", "/v1/needs").json()["items"]}
+    assert set(staff) == {n for n in everyone if grids[n] in ("P1", "P2")} and set(staff) < set(everyone)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select
 
 from api import lists
 from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep, forbid_grid
 from api.engine import need_record
 from api.matching import match_need
 from api.schemas import BatchJobPublic, BatchRequest, MatchRequest, MatchResponse
-from api.tables import BatchJobRow
+from api.tables import BatchJobRow, NeedRow
 
 router = APIRouter(prefix="/v1/match", tags=["match"])
 
@@ -45,4 +46,12 @@ def batch_status(job_id: str, principal: Reader, session: SessionDep):
     job = session.get(BatchJobRow, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch job {job_id!r} not found")
-    return job
+    if principal.role != "staff":
+        return job
+    # Staff see the unmatched needs of their own grids only; the counts stay district-wide.
+    public = BatchJobPublic.model_validate(job).model_dump()
+    unmatched = public["result"].get("unmatched_needs") or {}
+    own = set(session.scalars(select(NeedRow.id).where(NeedRow.id.in_(list(unmatched)),
+                                                       NeedRow.grid.in_(sorted(principal.grids)))))
+    public["result"]["unmatched_needs"] = {need: why for need, why in unmatched.items() if need in own}
+    return public
