@@ -12,13 +12,15 @@ from matcher.records import MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 # Text may be anything a person types, but never NUL or other control characters: PostgreSQL
 # refuses NUL in text, and nobody means to send one.
 _CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Ids also refuse zero-width and text-direction marks (Unicode format characters), as the record parsers do.
+_ID_CHARS = r"[^\x00-\x1f\x7f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS,
-                                      pattern=r"^[^\x00-\x1f\x7f]+$")]
+                                      pattern=rf"^{_ID_CHARS}+$")]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=_CLEAN)]
 Short = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
 GridId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ID_CHARS,
-                                          pattern=r"^[^\x00-\x1f\x7f]*$")]
+                                          pattern=rf"^{_ID_CHARS}*$")]
 Side = Literal["enterprise", "community", ""]
 Ring = Literal["grid", "area", "street", "district"]
 RejectReason = Literal["不相关", "距离太远", "资源已满", "需求已解决", "其他"]

@@ -24,6 +24,8 @@ _KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
 _RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
 
 MAX_ID_CHARS = 200
+# Control characters other than tab and line breaks.
+_CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD_CHAR = re.compile(r"[^\W_]")
 MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 20_000
@@ -106,6 +108,9 @@ def _id(raw: Mapping[str, Any], field: str = "id", required: bool = True) -> str
     text = str(value).strip()
     if len(text) > MAX_ID_CHARS:
         raise RecordError(field, f"an id of at most {MAX_ID_CHARS} characters", value)
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in text):
+        # A zero-width or direction mark makes two ids that look the same differ (or the reverse).
+        raise RecordError(field, "an id without control, zero-width or text-direction characters", text)
     return text
 
 
@@ -120,6 +125,9 @@ def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False
     if len(value) > limit:
         # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
         raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
+    if _CONTROL_CHAR.search(value):
+        # PostgreSQL refuses NUL in text, and nobody means to send one: the same rule as the API's.
+        raise RecordError(field, "text without control characters such as NUL", value[:60])
     text = value.strip()
     # NFKC is enough to tell: punctuation stays punctuation in every later step of normalize.
     if required and not _WORD_CHAR.search(unicodedata.normalize("NFKC", text)):

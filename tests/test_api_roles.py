@@ -82,3 +82,17 @@ def test_api_staff_batch_status_names_unmatched_needs_of_own_grids_only(svc):
     staff = svc.call("GET", f"/v1/match/batch/{job['id']}", "staff").json()["result"]["unmatched_needs"]
     grids = {n["id"]: n["grid"] for n in svc.call("GET", "/v1/needs").json()["items"]}
     assert set(staff) == {n for n in everyone if grids[n] in ("P1", "P2")} and set(staff) < set(everyone)
+
+
+@pytest.mark.parametrize("bad_id", ["n\u200b1", "\u202en1"])
+def test_api_create_refuses_an_id_with_invisible_characters(svc, bad_id):
+    response = svc.call("POST", "/v1/needs", json={"id": bad_id, "title": "托育"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "id"
+
+
+def test_api_upload_with_nul_in_a_title_stores_nothing_and_names_the_field(svc):
+    lines = [json.dumps({"id": "r-ok", "title": "社区活动场地"}), json.dumps({"id": "r-nul", "title": "托育\x00"})]
+    files = {"file": ("bad.jsonl", "\n".join(lines).encode(), "application/jsonl")}
+    response = svc.call("POST", "/v1/resources/upload", files=files)
+    assert response.status_code == 422 and "title" in response.text and "control characters" in response.text
+    assert svc.call("GET", "/v1/resources/r-ok").status_code == 404  # all or nothing

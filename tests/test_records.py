@@ -94,3 +94,14 @@ def test_parse_grid_rejects_unknown_kind():
 def test_record_error_located_names_file_and_record():
     error = RecordError("capacity", "an integer >= 1", 0).located("resources.csv", 4)
     assert str(error) == "resources.csv, record 4: field 'capacity': expected an integer >= 1, got 0"
+
+
+@pytest.mark.parametrize("bad_id", ["n\u200b1", "\u202en1", "n1\ufeff", "n\x001"])
+def test_parse_need_refuses_ids_with_invisible_or_control_characters(bad_id):
+    with pytest.raises(RecordError, match="field 'id': expected an id without control, zero-width or text-direction"):
+        parse_need({"id": bad_id, "title": "托育"})
+
+
+def test_parse_resource_refuses_nul_in_text():
+    with pytest.raises(RecordError, match="field 'title': expected text without control characters such as NUL"):
+        parse_resource({"id": "r1", "title": "托育\x00服务"})
