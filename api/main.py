@@ -32,6 +32,7 @@ from api.settings import Settings
 from api.web import templates
 from matcher import Matcher, registry
 from matcher.errors import RecordError
+from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
 
 log = logging.getLogger("duijie.service")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -59,14 +60,19 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
     """Swap in the model a promotion or rollback made active, even when another process made it."""
     while True:
         await asyncio.sleep(interval)
+        version = None
         try:
             version = await asyncio.to_thread(_read_active_version, app)  # off the loop, as above
             if version != app.state.engine.model_version:
                 scorer = await asyncio.to_thread(registry.load, app.state.settings.models_dir, version)
                 await asyncio.to_thread(app.state.engine.set_scorer, scorer)  # publishes the next snapshot
                 log.info("now scoring with model %s", version)
-        except Exception:  # keep serving with the current model; the next round tries again
+            app.state.model_problem = None
+        except Exception as exc:  # keep serving with the last good model; the next round tries again
             log.exception("could not switch to the active model")
+            if version is not None:
+                app.state.model_problem = (f"active model {version} could not be loaded ({type(exc).__name__}: "
+                                           f"{exc}); serving {app.state.engine.model_version}")
 
 
 def _read_active_version(app: FastAPI) -> str:
@@ -84,8 +90,17 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         app.state.sessions = make_sessions(db)
         mark_interrupted(app.state.sessions)
         demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
-        app.state.engine = EngineState(app.state.sessions, active_model_dir(app.state.sessions, settings),
-                                       refit_drift=settings.refit_drift, matcher=matcher)
+        app.state.model_problem = None
+        model_dir = active_model_dir(app.state.sessions, settings)
+        try:
+            load_scorer(model_dir)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # A broken active model must not keep the service down: serve the bundled default and say so.
+            app.state.model_problem = f"active model at {model_dir} could not be loaded ({exc}); serving default"
+            log.error(app.state.model_problem)
+            model_dir = DEFAULT_MODEL_DIR
+        app.state.engine = EngineState(app.state.sessions, model_dir, refit_drift=settings.refit_drift,
+                                       matcher=matcher)
         if matcher is None:
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine)

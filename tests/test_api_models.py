@@ -154,3 +154,35 @@ def test_cli_train_from_db_uses_the_services_decisions(svc, tmp_path, capsys):
     code = cli_main(["train", "--from-db", "--database-url", svc.url, "--out", str(tmp_path), "--name", "db1"])
     assert code == 0, capsys.readouterr().err
     assert "saved as db1" in capsys.readouterr().out
+
+
+def test_broken_active_model_keeps_the_last_good_one_and_readyz_names_it(svc):
+    from api.models_state import set_active
+
+    broken = svc.models / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text("{not json", encoding="utf-8")
+    assert svc.call("GET", "/readyz").json()["checks"] == {"database": "ok", "engine": "ok", "model": "ok"}
+    with svc.app.state.sessions() as session, session.begin():
+        set_active(session, "broken")
+    deadline = time.monotonic() + 10
+    while svc.call("GET", "/readyz").status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ready = svc.call("GET", "/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["model"].startswith("active model broken could not")
+    assert svc.match("n-care")[0]["model_version"] == "default"  # the last good model still serves
+
+
+def test_service_starts_on_the_default_model_when_the_active_one_is_broken(tmp_path):
+    from api.models_state import set_active
+
+    models = tmp_path / "models"
+    (models / "broken").mkdir(parents=True)
+    (models / "broken" / "model.json").write_text("[]", encoding="utf-8")
+    with database("sqlite", tmp_path) as url:
+        with service(url, models_dir=models) as first, first.app.state.sessions() as session, session.begin():
+            set_active(session, "broken")
+        with service(url, models_dir=models, model_poll_s=60) as second:
+            ready = second.call("GET", "/readyz")
+            assert ready.status_code == 503 and "could not be loaded" in ready.json()["checks"]["model"]
+            assert second.app.state.engine.model_version == "default"

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
 from api import audit, lists
@@ -68,13 +69,21 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops.get("/readyz", summary="Database reachable and model loaded")
-def readyz(request: Request, session: SessionDep) -> dict[str, Any]:
+@ops.get("/readyz", summary="Database, engine and model ready; 503 naming what is not",
+         responses={503: {"description": "not ready: `checks` names the part and why"}})
+def readyz(request: Request, session: SessionDep) -> Any:
+    checks: dict[str, str] = {}
     try:
         session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
     except Exception as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"database not reachable: {type(exc).__name__}") from None
-    engine = request.app.state.engine
-    return {"status": "ready", "model_version": engine.model_version,
-            "resources_indexed": len(engine.matcher.resources_) if engine.matcher else 0}
+        checks["database"] = f"not reachable: {type(exc).__name__}"
+    engine = getattr(request.app.state, "engine", None)
+    checks["engine"] = "ok" if engine is not None else "not built yet"
+    checks["model"] = getattr(request.app.state, "model_problem", None) or "ok"
+    body = {"status": "ready" if all(v == "ok" for v in checks.values()) else "not ready", "checks": checks,
+            "model_version": engine.model_version if engine else None,
+            "resources_indexed": len(engine.matcher.resources_) if engine and engine.matcher else 0}
+    if body["status"] != "ready":
+        return JSONResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return body
