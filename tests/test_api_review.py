@@ -120,3 +120,19 @@ def test_api_concurrent_accepts_form_one_project_and_respect_capacity(backend, t
             projects = client.get("/v1/projects", headers=svc.headers("platform")).json()
             assert projects["total"] == 3
             assert client.get("/v1/resources/r-food", headers=svc.headers("platform")).json()["taken"] == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_api_identical_concurrent_creates_answer_201_once_and_200_after(backend, tmp_path):
+    with database(backend, tmp_path) as url, live_server(url) as (base, app):
+        svc = Service.__new__(Service)
+        svc.app, svc.keys = app, {"platform": None}
+        svc.keys["platform"] = svc.new_key("platform", [])
+        body = {"id": "n-race", "title": "社区需要义诊服务", "description": "每月一次"}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            def create(_):
+                return client.post("/v1/needs", json=body, headers=svc.headers("platform")).status_code
+
+            with concurrent.futures.ThreadPoolExecutor(12) as pool:
+                codes = sorted(pool.map(create, range(12)))
+    assert codes == [200] * 11 + [201]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response, UploadFile, status
 from fastapi import Path as FastPath
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api import lists
 from api.deps import EngineDep, Platform, Reader, SessionDep, SettingsDep
@@ -54,8 +55,14 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
                  summary=f"Create one {entity} (a retry with the same id and content returns it with 200)")
     def create(body: create_model, response: Response, principal: Platform, session: SessionDep,  # type: ignore[valid-type]
                engine: EngineDep, settings: SettingsDep):
-        with session.begin():
-            row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
+        try:
+            with session.begin():
+                row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
+        except IntegrityError:
+            # A concurrent create of the same id committed first: answer as a retry is answered (200 when
+            # the content is the same, 409 when not), not with the race's duplicate-key error.
+            with session.begin():
+                row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
         if created:
             _after_write(kind, engine, [row])
         else:
