@@ -19,6 +19,8 @@ from api.matching import served, store
 from api.tables import BatchJobRow, GridRow, NeedRow, now
 
 log = logging.getLogger("duijie.jobs")
+# Who the audit log names for what a batch writes when it finishes: the job itself, started by a key.
+SYSTEM_ACTOR = (None, "batch")
 
 
 class BatchRunner:
@@ -71,6 +73,8 @@ class BatchRunner:
             # Every suggestion of the batch lands in this one transaction, or none does.
             with self._sessions() as session, session.begin():
                 store(session, result.pairs, [n.id for n in needs], version, f"batch:{job_id}")
+                audit.record(session, SYSTEM_ACTOR, "finish", "batch", job_id,
+                             {k: v for k, v in summary.items() if k != "unmatched_needs"})
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
                                 .values(status="done", progress=1.0, result=summary, finished_at=now()))
             self._engine.store_embeddings()  # needs the batch encoded (posted before they were encoded on posting)

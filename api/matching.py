@@ -9,6 +9,7 @@ from fastapi import HTTPException, status
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from api import audit
 from api.engine import EngineState, need_record
 from api.tables import NeedRow, ProjectRow, SuggestionRow
 from matcher.suggestion import Suggestion
@@ -44,7 +45,8 @@ class Matched(NamedTuple):
     below_min_score: int  # candidates among the top k that scored under min_score: not stored, not shown
 
 
-def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min_score: float) -> Matched:
+def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min_score: float,
+               actor: tuple[int | None, str]) -> Matched:
     """Top-k for one stored need; those at or above `min_score` are kept as pending suggestions.
 
     Earlier pending ones are superseded. Commits the session: the new suggestions and the
@@ -58,6 +60,9 @@ def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min
     (suggestions,), version = engine.top_k([need_record(need)], k=k)
     kept = [s for s in suggestions if s.score >= min_score]
     rows = store(session, kept, [need.id], version, "match")
+    audit.record(session, actor, "match", "need", need.id,
+                 {"suggestions": [r.id for r in rows], "below_min_score": len(suggestions) - len(kept),
+                  "min_score": min_score, "model_version": version})
     session.commit()
     engine.store_embeddings()  # the need's embedding, if it was encoded just now
     return Matched(rows, min_score, len(suggestions) - len(kept))

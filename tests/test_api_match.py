@@ -226,3 +226,14 @@ def test_background_refit_overtaken_by_a_rebuild_discards_itself(svc):
     release.set()
     engine.wait_for_refit()
     assert builds[0] == "duijie-refit" and engine.snapshot is newer
+
+
+def test_api_match_and_batch_results_are_audited(svc):
+    svc.match("n-care", k=2)
+    job = svc.call("POST", "/v1/match/batch", json={}).json()
+    _wait_for_job(svc, job["id"])
+    entries = svc.call("GET", "/v1/audit", "admin", params={"limit": 200}).json()["items"]
+    matched = [e for e in entries if e["action"] == "match" and e["entity_id"] == "n-care"]
+    assert matched and matched[0]["detail"]["model_version"] == "default" and matched[0]["detail"]["suggestions"]
+    finished = [e for e in entries if e["action"] == "finish" and e["entity_id"] == job["id"]]
+    assert finished and finished[0]["detail"]["needs"] == 5

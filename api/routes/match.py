@@ -28,7 +28,8 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
     else:
         need = lists.get_or_404(session, "needs", body.need_id)
         forbid_grid(principal, need.grid)
-    matched = match_need(session, engine, need, body.k, engine.min_score(settings.min_score))
+    matched = match_need(session, engine, need, body.k, engine.min_score(settings.min_score),
+                         principal.actor)
     return {"suggestions": matched.suggestions, "min_score": matched.min_score,
             "below_min_score": matched.below_min_score}
 

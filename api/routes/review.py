@@ -217,5 +217,5 @@ def rematch(request: Request, need_id: str, principal: Staff, session: SessionDe
     if need is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"需求 {need_id} 不存在")
     forbid_grid(principal, need.grid)
-    match_need(session, engine, need, 10, engine.min_score(settings.min_score))
+    match_need(session, engine, need, 10, engine.min_score(settings.min_score), principal.actor)
     return back("/review", "matched")
