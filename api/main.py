@@ -25,6 +25,7 @@ from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
 from api.escalation import escalate
 from api.jobs import BatchRunner, mark_interrupted
+from api.limits import BodyLimit
 from api.models_state import active_model_dir, active_version
 from api.routes import admin, match, models, projects, review, suggestions
 from api.routes.lists_routes import grids, needs, resources
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                    admin.ops, models.router, review.router):
         app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes)
 
     @app.exception_handler(review.SignInRequiredError)
     async def _sign_in(_: Request, exc: review.SignInRequiredError) -> RedirectResponse:

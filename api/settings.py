@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # How far a new need's search reaches before any escalation widens it.
     initial_ring: str = Field(default="street", pattern="^(" + "|".join(RINGS) + ")$")
     match_k: int = 10
+    # Request bodies larger than this are refused with 413 (uploads: max_upload_bytes).
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # None: the minimum score the active model's card recommends (chosen on dev data).
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     # Seconds between the service's own escalation checks; 0 turns the periodic check off.

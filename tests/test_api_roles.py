@@ -96,3 +96,21 @@ def test_api_upload_with_nul_in_a_title_stores_nothing_and_names_the_field(svc):
     response = svc.call("POST", "/v1/resources/upload", files=files)
     assert response.status_code == 422 and "title" in response.text and "control characters" in response.text
     assert svc.call("GET", "/v1/resources/r-ok").status_code == 404  # all or nothing
+
+
+def test_api_body_over_the_limit_is_413_naming_the_limit(svc):
+    body = json.dumps({"id": "n-big", "title": "托育", "description": "长" * 600_000}, ensure_ascii=False)
+    response = svc.client.post("/v1/needs", content=body.encode(), headers={**svc.headers("platform"),
+                                                                           "Content-Type": "application/json"})
+    assert response.status_code == 413 and "at most 1000000 bytes" in response.json()["detail"]
+    assert svc.call("GET", "/v1/needs/n-big").status_code == 404
+
+
+def test_api_chunked_body_over_the_limit_is_413(svc):
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 50_000
+
+    response = svc.client.post("/v1/needs", content=chunks(), headers={**svc.headers("platform"),
+                                                                      "Content-Type": "application/json"})
+    assert response.status_code == 413
