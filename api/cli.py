@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matcher import cli as engine_cli
+from matcher.threads import limit_blas
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -304,6 +305,8 @@ def audit_cli(session, action: str, version: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("match", "demo", "train"):
+        limit_blas(1)  # the engine's query-path products are small; see matcher/threads.py
     handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "train": _train, "models": _models}
     if args.command in handlers:
         return handlers[args.command](args)

@@ -34,6 +34,7 @@ from api.web import templates
 from matcher import Matcher, registry
 from matcher.errors import RecordError
 from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
+from matcher.threads import limit_blas
 
 log = logging.getLogger("duijie.service")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         app.state.sessions = make_sessions(db)
         mark_interrupted(app.state.sessions)
         demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
+        limit_blas(settings.blas_threads)
         app.state.model_problem = None
         model_dir = active_model_dir(app.state.sessions, settings)
         try:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # How far a new need's search reaches before any escalation widens it.
     initial_ring: str = Field(default="street", pattern="^(" + "|".join(RINGS) + ")$")
     match_k: int = 10
+    # BLAS threads of the process: the query path's products are small, and idle BLAS threads spin on the
+    # cores the sentence encoder needs (see matcher/threads.py).
+    blas_threads: int = Field(default=1, ge=1)
     # Request bodies larger than this are refused with 413 (uploads: max_upload_bytes).
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)

@@ -37,6 +37,7 @@ from matcher import Matcher
 from matcher.assign import assign
 from matcher.encode import EmbeddingCache, embed, encoder_text, get_encoder, text_key
 from matcher.normalize import normalize
+from matcher.threads import limit_blas
 
 
 def make_resources(count: int, unique: int | None = None) -> list[dict]:
@@ -145,6 +146,7 @@ def _latency(matcher: Matcher, queries: list[dict]) -> list[float]:
 
 
 def hybrid(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -> None:
+    limit_blas(1)  # as the service and the command line run
     cache = embedding_cache(args.cache)
     missing = sum(text_key("e5-small", encoder_text(normalize(f"{r['title']} "))) not in cache
                   for r in resources + needs)
@@ -187,7 +189,8 @@ def hybrid(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -
     rows.append([f"assignment of the batch ({len(chosen)} pairs) (s)", assign_s, "", ""])
     rows.append(["whole batch: needs prepared + candidates + assignment (s)", prepare_s + batch_s + assign_s, "", ""])
     rows.append(["peak memory of this process (MB)", peak_rss_mb(), "", ""])
-    print_table(f"Hybrid engine (words + e5-small): {len(resources)} resources, {len(needs)} needs, 2 threads",
+    print_table(f"Hybrid engine (words + e5-small): {len(resources)} resources, {len(needs)} needs; "
+                "2 encoder and faiss threads, 1 BLAS thread",
                 ["measure", "duijie default", "words only", "default / words only"], rows)
 
 

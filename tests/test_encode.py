@@ -89,3 +89,14 @@ def test_e5_encoder_gives_unit_float32_rows_that_carry_meaning():
     np.testing.assert_allclose([np.linalg.norm(v) for v in (need, care, loan)], 1.0, rtol=1e-5)
     assert need @ care > need @ loan  # no shared word, yet the day-care class is nearer in meaning
     assert encoder.encode([]).shape == (0, 384)
+
+
+def test_limit_blas_sets_the_blas_pools_and_refuses_bad_counts():
+    from threadpoolctl import threadpool_info
+
+    from matcher.threads import limit_blas
+
+    limit_blas(1)
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    with pytest.raises(ValueError, match="blas_threads: expected an integer >= 1, got 0"):
+        limit_blas(0)
