@@ -236,9 +236,11 @@ class EngineState:
 
     def needs_saved(self, needs: Sequence[Need]) -> None:
         """Needs were written: encoded now, in one go, and their words count toward drift."""
+        matcher = self._snapshot.matcher
+        if matcher is not None and needs:
+            matcher.embed(needs)  # into the shared cache, outside the writer lock: other writers need not wait
         with self._lock:
-            if self.matcher is not None and needs:
-                self.matcher.embed(needs)
+            if self.matcher is not None:
                 for need in needs:
                     self._drifted(need)
         self.store_embeddings()

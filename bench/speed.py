@@ -114,6 +114,11 @@ def main() -> None:
         lexical(args, resources, needs)
 
 
+def _key(record: dict) -> str:
+    """The embedding cache key of a benchmark record, as the Matcher computes it (no description)."""
+    return text_key("e5-small", encoder_text(normalize(f"{record['title']} ")))
+
+
 def encode_all(resources: list[dict], needs: list[dict], name: str) -> None:
     """Fill the benchmark's embedding cache: needs first, then resources, saved as it goes."""
     cache = embedding_cache(name)
@@ -129,7 +134,7 @@ def encode_all(resources: list[dict], needs: list[dict], name: str) -> None:
 
 def _resource_cache(cache: EmbeddingCache, resources: list[dict]) -> EmbeddingCache:
     """The cached embeddings of these resources only: a need's text must be encoded when it is queried."""
-    keys = [text_key("e5-small", encoder_text(normalize(f"{r['title']} "))) for r in resources]
+    keys = [_key(r) for r in resources]
     arrays = cache.arrays(keys)
     own = EmbeddingCache()
     own.load_arrays(arrays["keys"], arrays["vectors"])
@@ -148,8 +153,7 @@ def _latency(matcher: Matcher, queries: list[dict]) -> list[float]:
 def hybrid(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -> None:
     limit_blas(1)  # as the service and the command line run
     cache = embedding_cache(args.cache)
-    missing = sum(text_key("e5-small", encoder_text(normalize(f"{r['title']} "))) not in cache
-                  for r in resources + needs)
+    missing = sum(_key(r) not in cache for r in resources + needs)
     if missing:
         raise SystemExit(f"{missing} texts are not in out/bench-cache/{args.cache}.npz yet: run --part encode first")
     rows: list[list[object]] = []
