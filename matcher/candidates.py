@@ -149,7 +149,12 @@ def scope_key(nearby: NearbyIndex, grid: str, code: int, ring: int) -> tuple | N
 
 
 def scope_rows(nearby: NearbyIndex, key: tuple) -> np.ndarray:
-    """Resource rows inside a scope key."""
+    """Resource rows inside a scope key.
+
+    Not NearbyIndex.within of a member need: within() also adds the need's own area and block, which in a
+    grid tree whose grids name their own streets can reach past the street. A scope stays one set per
+    street (so one cached index serves every need of it); nearby_candidates adds each need's inner rings.
+    """
     level = key[0]
     if level == "grid":
         rows = nearby.rows_in("grid", key[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 # Above this many need × resource scores, faiss's flat search (blocked sgemm plus a heap per query)
@@ -12,18 +14,19 @@ BLOCK = 256
 
 
 def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *, n_threads: int = 1,
-              faiss_index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+              flat: Callable[[], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(query row, index row) of each query's `top_n` highest inner products, best first per query.
 
     Rows are unit length, so inner product is cosine. Exact: no approximate index is used.
-    `faiss_index` may hold `index` already added to a faiss IndexFlatIP, to skip the copy.
+    `flat`, if given, returns a faiss IndexFlatIP already holding `index` (a caller's cached copy); it is
+    called only when the product is wide enough for faiss.
     """
     n_queries, n_index = queries.shape[0], index.shape[0]
     top_n = min(int(top_n), n_index)
     if n_queries == 0 or top_n <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if n_queries * n_index >= FAISS_FROM and n_queries > 1:
-        return _faiss_top(queries, index, top_n, n_threads, faiss_index)
+        return _faiss_top(queries, index, top_n, n_threads, flat)
     rows, cols = [], []
     for start in range(0, n_queries, BLOCK):
         block = queries[start:start + BLOCK] @ index.T
@@ -39,10 +42,13 @@ def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *, n_threads: 
 
 
 def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray | None, top_n: int, *,
-                     n_threads: int = 1, faiss_index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """top_dense among the rows `scope` of `index` (all rows when None); index rows are positions in `scope`."""
+                     n_threads: int = 1, flat: Callable[[], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """top_dense among the rows `scope` of `index` (all rows when None); index rows are positions in `scope`.
+
+    `flat` serves the whole index only, so it is used when `scope` is None.
+    """
     if scope is None:
-        return top_dense(queries, index, top_n, n_threads=n_threads, faiss_index=faiss_index)
+        return top_dense(queries, index, top_n, n_threads=n_threads, flat=flat)
     if len(queries) <= 2 and len(scope) * 4 > len(index):
         # A wide scope for a query or two: the product over every row costs less than copying the
         # scope's rows out first; the scope's own scores are then picked from it.
@@ -65,13 +71,13 @@ def flat_index(index: np.ndarray, *, n_threads: int = 1) -> object:
 
 
 def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int, n_threads: int,
-               faiss_index: object | None) -> tuple[np.ndarray, np.ndarray]:
+               flat: Callable[[], object] | None) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
-    flat = faiss_index if faiss_index is not None else flat_index(index, n_threads=n_threads)
+    searcher = flat() if flat is not None else flat_index(index, n_threads=n_threads)
     # OpenMP keeps the thread count per calling thread: set it in this one, every time.
     faiss.omp_set_num_threads(n_threads)
-    _, best = flat.search(np.ascontiguousarray(queries, dtype=np.float32), top_n)
+    _, best = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), top_n)
     rows = np.repeat(np.arange(len(queries), dtype=np.int64), top_n)
     cols = best.ravel().astype(np.int64)
     keep = cols >= 0

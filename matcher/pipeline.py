@@ -14,7 +14,7 @@ from matcher import candidates as cand
 from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
-from matcher.dense import FAISS_FROM, flat_index, top_dense_within
+from matcher.dense import flat_index, top_dense_within
 from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
@@ -293,10 +293,8 @@ class Matcher:
 
     def _dense_search(self, queries: np.ndarray, scope: np.ndarray | None, top: int) -> cand.Candidates:
         """Top-`top` by embedding cosine among the scope's rows (all rows when scope is None), exact."""
-        dense = self.resource_vectors_.dense
-        wide = scope is None and len(queries) * len(dense) >= FAISS_FROM
-        return cand.Candidates(*top_dense_within(queries, dense, scope, top, n_threads=self.n_threads,
-                                                 faiss_index=self._dense_flat() if wide else None))
+        return cand.Candidates(*top_dense_within(queries, self.resource_vectors_.dense, scope, top,
+                                                 n_threads=self.n_threads, flat=self._dense_flat))
 
     def _dense_flat(self) -> object | None:
         """The faiss copy of the resource embeddings, for wide batch searches (built once per index)."""
