@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.deps import Principal, forbid_grid
+from api.errors import ConflictError, NotFoundError
+from api.principal import Principal, forbid_grid
 from api.tables import NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
 
 PROJECT_MOVES = {"active": {"completed", "cancelled"}}
@@ -16,7 +16,7 @@ PROJECT_MOVES = {"active": {"completed", "cancelled"}}
 def get_suggestion(session: Session, suggestion_id: int, principal: Principal) -> SuggestionRow:
     row = session.get(SuggestionRow, suggestion_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"suggestion {suggestion_id} not found")
+        raise NotFoundError(f"suggestion {suggestion_id} not found")
     forbid_grid(principal, session.get(NeedRow, row.need_id).grid)
     return row
 
@@ -28,12 +28,15 @@ def _claim(session: Session, row: SuggestionRow, new_status: str) -> None:
                               .values(status=new_status)).rowcount
     if claimed == 0:
         session.refresh(row)
-        raise HTTPException(status.HTTP_409_CONFLICT, f"suggestion {row.id} is already {row.status}")
+        raise ConflictError(f"suggestion {row.id} is already {row.status}")
 
 
 def accept(session: Session, suggestion_id: int, principal: Principal) -> ProjectRow:
     """Form a project from a pending suggestion; call inside a transaction (all of it or nothing)."""
     row = get_suggestion(session, suggestion_id, principal)
+    # Decisions on one need queue on the need's row first. Without it two accepts of the need's
+    # suggestions each lock their own row, then wait for the other's while superseding: a deadlock.
+    session.execute(select(NeedRow.id).where(NeedRow.id == row.need_id).with_for_update())
     _claim(session, row, "accepted")
     took = session.execute(update(ResourceRow).where(ResourceRow.id == row.resource_id,
                                                      ResourceRow.status == "open",
@@ -41,8 +44,7 @@ def accept(session: Session, suggestion_id: int, principal: Principal) -> Projec
                            .values(taken=ResourceRow.taken + 1)).rowcount
     if took == 0:
         resource = session.get(ResourceRow, row.resource_id)
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"resource {row.resource_id!r} can take no more needs: {resource.status}, "
+        raise ConflictError(f"resource {row.resource_id!r} can take no more needs: {resource.status}, "
                             f"{resource.taken} of {resource.capacity} taken")
     project = ProjectRow(suggestion_id=row.id, need_id=row.need_id, resource_id=row.resource_id)
     session.add(project)
@@ -70,15 +72,14 @@ def move_project(session: Session, project_id: int, principal: Principal, new_st
                  outcome: str) -> ProjectRow:
     project = session.get(ProjectRow, project_id)
     if project is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
+        raise NotFoundError(f"project {project_id} not found")
     forbid_grid(principal, session.get(NeedRow, project.need_id).grid)
     if new_status not in PROJECT_MOVES.get(project.status, set()):
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"project {project_id} is {project.status}: it cannot become {new_status}")
+        raise ConflictError(f"project {project_id} is {project.status}: it cannot become {new_status}")
     moved = session.execute(update(ProjectRow).where(ProjectRow.id == project_id, ProjectRow.status == "active")
                             .values(status=new_status, outcome=outcome)).rowcount
     if moved == 0:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"project {project_id} was changed by someone else")
+        raise ConflictError(f"project {project_id} was changed by someone else")
     if new_status == "cancelled":
         # A cancelled project gives its place on the resource back.
         session.execute(update(ResourceRow).where(ResourceRow.id == project.resource_id, ResourceRow.taken > 0)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import lists
-from api.deps import Principal
+from api.principal import Principal
 from api.settings import Settings
 from api.tables import BatchJobRow, NeedRow
 from matcher.cli import DEMO_DIR

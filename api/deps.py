@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from api.engine import EngineState
 from api.keys import find_key
+from api.principal import Principal, forbid_grid
 from api.settings import Settings
 
-
-class Principal(NamedTuple):
-    """Who is calling: the key's id, role and (for staff) the grids it may see."""
-
-    key_id: int | None
-    role: str
-    grids: frozenset[str]
-
-    @property
-    def actor(self) -> tuple[int | None, str]:
-        return self.key_id, f"{self.role}:{self.key_id}"
-
-    def sees(self, grid: str) -> bool:
-        return self.role != "staff" or grid in self.grids
+# Methods that only read: their session never takes (nor waits for) SQLite's write lock.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+    state = request.app.state
+    with (state.readers if request.method in READ_METHODS else state.sessions)() as session:
         yield session
 
 
@@ -53,7 +43,7 @@ def get_principal(request: Request) -> Principal:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             "missing API key: send the header 'Authorization: Bearer KEY'",
                             headers={"WWW-Authenticate": "Bearer"})
-    with request.app.state.sessions() as session:
+    with request.app.state.readers() as session:
         row = find_key(session, key)
         if row is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API key not recognized or revoked",
@@ -73,13 +63,6 @@ def require(*roles: str):
     return check
 
 
-def forbid_grid(principal: Principal, grid: str) -> None:
-    if not principal.sees(grid):
-        bound = ", ".join(sorted(principal.grids))
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"staff key may not act on grid '{grid}': it is bound to {bound}")
-
-
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[EngineState, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -90,3 +73,5 @@ Reviewer = Annotated[Principal, Depends(require("staff"))]
 Matcher_ = Annotated[Principal, Depends(require("platform", "staff"))]
 Analyst = Annotated[Principal, Depends(require("analyst"))]
 Admin = Annotated[Principal, Depends(require())]
+
+__all__ = ["Principal", "forbid_grid"]  # re-exported for the routes

@@ -76,8 +76,9 @@ class Snapshot(NamedTuple):
 
 class EngineState:
     def __init__(self, sessions: sessionmaker[Session], model_dir: Path, *, refit_drift: float = 0.2,
-                 matcher: Matcher | None = None) -> None:
+                 matcher: Matcher | None = None, readers: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._readers = readers or sessions
         self._lock = threading.RLock()  # the writer lock: readers never take it
         self._refit_drift = refit_drift
         self._replay: list[tuple[str, object]] | None = None
@@ -91,7 +92,7 @@ class EngineState:
         self._snapshot = Snapshot(None, load_scorer(model_dir), 0)
         self._added = 0
         self._unknown = [0, 0]  # unknown and total word tokens written since the last fit
-        self._fitted_size = len(matcher.resources_) if matcher is not None else 0
+        self._fitted_size = matcher.n_resources_ if matcher is not None else 0
         if matcher is not None:
             self._publish(matcher)
 
@@ -122,7 +123,7 @@ class EngineState:
 
     # ------------------------------------------------------------- building
     def _build(self) -> Matcher | None:
-        with self._sessions() as session:
+        with self._readers() as session:
             resources = [resource_record(r) for r in session.scalars(
                 select(ResourceRow).where(ResourceRow.status == "open").order_by(ResourceRow.id))]
             needs = [need_record(n) for n in session.scalars(select(NeedRow).order_by(NeedRow.id))]
@@ -136,7 +137,7 @@ class EngineState:
 
     # ------------------------------------------------------------- embeddings
     def _load_embeddings(self) -> None:
-        with self._sessions() as session:
+        with self._readers() as session:
             rows = session.execute(select(EmbeddingRow.key, EmbeddingRow.vector)
                                    .where(EmbeddingRow.model == self._cache.model)).all()
         if rows:
@@ -167,7 +168,7 @@ class EngineState:
             fresh = self._build()
             self._fits += 1
             self._publish(fresh)
-            self._fitted_size = len(fresh.resources_) if fresh else 0
+            self._fitted_size = fresh.n_resources_ if fresh else 0
             self._added, self._unknown = 0, [0, 0]
 
     def _refit_in_background(self) -> None:
@@ -198,7 +199,7 @@ class EngineState:
             self._fits += 1
             self._publish(fresh)
             self._replay = None
-            self._fitted_size = len(fresh.resources_) if fresh else 0
+            self._fitted_size = fresh.n_resources_ if fresh else 0
             self._added, self._unknown = 0, [0, 0]
             log.info("vocabulary refitted on %d resources", self._fitted_size)
 
@@ -208,27 +209,42 @@ class EngineState:
             thread.join(timeout)
 
     # ------------------------------------------------------------- keeping in step
-    def resource_saved(self, resource: Resource, *, store: bool = True) -> None:
-        """A resource was created or edited: (re)index it, or drop it when closed.
+    def resources_saved(self, resources: Sequence[Resource], *, store: bool = True) -> None:
+        """Resources were created, edited or closed: one index edit for all of them (an upload's
+        thousand rows cost one append, not a thousand copies of the index).
 
-        `store=False` leaves its new embedding for a later store_embeddings() (a bulk upload's one).
+        `store=False` leaves their new embeddings for a later store_embeddings() (an upload's one).
         """
+        if not resources:
+            return
         with self._lock:
             if self._replay is not None:
-                self._replay.append(("save", resource))
+                self._replay.append(("save", list(resources)))
             if self.matcher is None:
-                if resource.status == "open":
+                if any(r.status == "open" for r in resources):
                     self.rebuild()
                 return
-            self._publish(_apply(self.matcher, "save", resource))
-            self._added += 1
-            self._drifted(resource)
+            before = self.matcher.n_resources_
+            self._publish(_apply(self.matcher, "save", resources))
+            self._added += max(self.matcher.n_resources_ - before, 0)
+            self._drifted(resources)
         if store:
             self.store_embeddings()
 
-    def capacity_moved(self, session: Session, resource_id: str) -> None:
-        """A project was formed or cancelled: the resource's capacity left changed. Call after the commit."""
-        self.resource_saved(resource_record(session.get(ResourceRow, resource_id)))
+    def resource_saved(self, resource: Resource, *, store: bool = True) -> None:
+        """One resource was created, edited or closed (see resources_saved)."""
+        self.resources_saved([resource], store=store)
+
+    def capacity_moved(self, resource_id: str) -> None:
+        """A project was formed or cancelled: the resource's capacity left changed. Call after the commit.
+
+        The resource is read in a session of its own, so no request transaction stays open meanwhile.
+        """
+        with self._readers() as session:
+            row = session.get(ResourceRow, resource_id)
+            record = resource_record(row) if row is not None else None
+        if record is not None:
+            self.resource_saved(record)
 
     def need_saved(self, need: Need) -> None:
         """A need was written: encoded now (its match needs no encoding), and its words count toward drift."""
@@ -241,19 +257,18 @@ class EngineState:
             matcher.embed(needs)  # into the shared cache, outside the writer lock: other writers need not wait
         with self._lock:
             if self.matcher is not None:
-                for need in needs:
-                    self._drifted(need)
+                self._drifted(needs)
         self.store_embeddings()
 
-    def _drifted(self, record: Need | Resource) -> None:
-        """Refit when many resources were added, or when new posts use many words the vocabulary lacks.
-
-        A small index refits at once (well under a second); a large one in the background.
+    def _drifted(self, records: Sequence[Need | Resource]) -> None:
+        """Refit when many resources were added or retired, or when new posts use many words the
+        vocabulary lacks. A small index refits at once (well under a second); a large one in the background.
         """
-        unknown, total = self.matcher.out_of_vocabulary([record])
+        unknown, total = self.matcher.out_of_vocabulary(records)
         self._unknown[0] += unknown
         self._unknown[1] += total
-        many = self._added > self._refit_drift * max(self._fitted_size, 50)
+        size = max(self._fitted_size, 50)
+        many = self._added > self._refit_drift * size or self.matcher.tombstones_ > self._refit_drift * size
         unseen = self._unknown[1] >= 10 and self._unknown[0] > self._refit_drift * self._unknown[1]
         if many or unseen:
             if self._fitted_size < SMALL_INDEX:
@@ -293,13 +308,8 @@ class EngineState:
         return snapshot.assign(needs, k, min_score, on_progress), snapshot.model_version
 
 
-def _apply(matcher: Matcher | None, op: str, resource: Resource) -> Matcher | None:
-    """The next index after one resource write: a copy, so the published snapshot stays as it was."""
+def _apply(matcher: Matcher | None, op: str, resources: Sequence[Resource]) -> Matcher | None:
+    """The next index after resource writes: a copy, so the published snapshot stays as it was."""
     if matcher is None:
         return None
-    matcher = copy.copy(matcher)
-    if resource.id in matcher:
-        matcher.remove([resource.id])
-    if op == "save" and resource.status == "open":
-        matcher.add([resource])
-    return matcher
+    return copy.copy(matcher).update(resources)

@@ -8,14 +8,14 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit
-from api.deps import Principal
 from api.engine import EngineState, need_record
+from api.errors import ConflictError
 from api.matching import served, store
+from api.principal import Principal
 from api.tables import BatchJobRow, GridRow, NeedRow, now
 
 log = logging.getLogger("duijie.jobs")
@@ -26,15 +26,17 @@ SYSTEM_ACTOR = (None, "batch")
 class BatchRunner:
     """Runs at most one batch at a time; a second request while one runs gets 409."""
 
-    def __init__(self, sessions: sessionmaker[Session], engine: EngineState) -> None:
+    def __init__(self, sessions: sessionmaker[Session], engine: EngineState, *,
+                 readers: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._readers = readers or sessions
         self._engine = engine
         self._running = threading.Lock()
         self.thread: threading.Thread | None = None
 
     def start(self, filters: dict[str, Any], k: int, min_score: float, principal: Principal) -> BatchJobRow:
         if not self._running.acquire(blocking=False):
-            raise HTTPException(status.HTTP_409_CONFLICT, "a batch match is already running; poll its status first")
+            raise ConflictError("a batch match is already running; poll its status first")
         try:
             with self._sessions() as session, session.begin():
                 job = BatchJobRow(id=uuid.uuid4().hex, filters=filters, key_id=principal.key_id)
@@ -57,7 +59,7 @@ class BatchRunner:
             self._progress(job_id, 0.0)
             with self._sessions() as session, session.begin():
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id).values(status="running"))
-            with self._sessions() as session:
+            with self._readers() as session:
                 needs = [need_record(n) for n in session.scalars(open_needs(filters))]
                 done = served(session)
             needs = [n for n in needs if n.id not in done]

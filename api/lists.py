@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.deps import Principal, forbid_grid
 from api.engine import grid_record
+from api.errors import ConflictError, InvalidError, NotFoundError
+from api.principal import Principal, forbid_grid
 from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
 from matcher.errors import RecordError
 from matcher.proximity import GridMap
@@ -26,8 +26,8 @@ NOT_NULL = {"title", "capacity", "kind", "ring"}
 SERVICE_FIELDS = {"status", "taken", "escalated", "escalated_at", "created_at", "updated_at"}
 
 
-def unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+def unprocessable(message: str) -> InvalidError:
+    return InvalidError(message)
 
 
 def check(kind: str, data: dict[str, Any]):
@@ -74,8 +74,7 @@ def create(session: Session, kind: str, payload: dict[str, Any], principal: Prin
     if existing is not None:
         if _same(existing, fields):
             return existing, False
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"{ENTITY[kind]} {record.id!r} already exists with other content; use PATCH to change it")
+        raise ConflictError(f"{ENTITY[kind]} {record.id!r} already exists with other content; use PATCH to change it")
     if kind == "grids":
         check_grid_tree(session, fields)
     else:
@@ -90,7 +89,7 @@ def create(session: Session, kind: str, payload: dict[str, Any], principal: Prin
 def get_or_404(session: Session, kind: str, record_id: str):
     row = session.get(ROWS[kind], record_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{ENTITY[kind]} {record_id!r} not found")
+        raise NotFoundError(f"{ENTITY[kind]} {record_id!r} not found")
     return row
 
 
@@ -103,8 +102,7 @@ def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any],
         raise unprocessable(f"field {name!r}: expected a value (it cannot be cleared), got null")
     merged = {**{c.key: getattr(row, c.key) for c in row.__table__.columns}, **changes, "id": row.id}
     if kind == "resources" and merged["capacity"] < row.taken:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"field 'capacity': expected at least the {row.taken} needs it already serves, "
+        raise ConflictError(f"field 'capacity': expected at least the {row.taken} needs it already serves, "
                             f"got {merged['capacity']}")
     record = check(kind, merged)
     fields = row_fields(record)

@@ -19,10 +19,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from api.db import make_engine, make_sessions, migrate
+from api.db import make_engine, make_readers, make_sessions, migrate
 from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
+from api.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
 from api.escalation import escalate
 from api.jobs import BatchRunner, mark_interrupted
 from api.limits import BodyLimit
@@ -78,7 +80,7 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
 
 
 def _read_active_version(app: FastAPI) -> str:
-    with app.state.sessions() as session:
+    with app.state.readers() as session:
         return active_version(session)
 
 
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         db = make_engine(settings.database_url)
         migrate(db)
         app.state.sessions = make_sessions(db)
+        app.state.readers = make_readers(db)
         mark_interrupted(app.state.sessions)
         demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
         limit_blas(settings.blas_threads)
@@ -103,10 +106,10 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             log.error(app.state.model_problem)
             model_dir = DEFAULT_MODEL_DIR
         app.state.engine = EngineState(app.state.sessions, model_dir, refit_drift=settings.refit_drift,
-                                       matcher=matcher)
+                                       matcher=matcher, readers=app.state.readers)
         if matcher is None:
             app.state.engine.rebuild()
-        app.state.batches = BatchRunner(app.state.sessions, app.state.engine)
+        app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers)
         if demo_loaded:
             job = app.state.batches.start({}, settings.match_k, app.state.engine.min_score(settings.min_score), SYSTEM)
             app.state.batches.wait()
@@ -138,10 +141,16 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     async def _http_error(request: Request, exc: HTTPException):
         # The review page answers people with a page in their language; the API answers with JSON.
         if request.url.path.startswith("/review"):
-            return templates.TemplateResponse(request, "error.html", {"code": exc.status_code, "message": exc.detail,
-                                                                      "principal": None, "csrf": ""},
-                                              status_code=exc.status_code)
+            return _error_page(request, exc.status_code, exc.detail)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError):
+        # The one place where what went wrong in the lists, decisions and jobs becomes an HTTP status.
+        code = DOMAIN_STATUS[type(exc)]
+        if request.url.path.startswith("/review"):
+            return _error_page(request, code, exc.message)
+        return JSONResponse({"detail": exc.message}, status_code=code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -167,12 +176,24 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(OperationalError)
-    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_: Request, exc: Exception) -> JSONResponse:
+        # Lock waits past the busy timeout, deadlocks, a lost connection or every pooled connection in
+        # use: the request changed nothing, so the client may simply try again.
         log.warning("database busy: %s", exc)
         return JSONResponse({"detail": "the database is busy; retry shortly"},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
 
     return app
+
+
+DOMAIN_STATUS = {NotFoundError: status.HTTP_404_NOT_FOUND, ConflictError: status.HTTP_409_CONFLICT,
+                 ForbiddenError: status.HTTP_403_FORBIDDEN, InvalidError: status.HTTP_422_UNPROCESSABLE_CONTENT}
+
+
+def _error_page(request: Request, code: int, message: object):
+    return templates.TemplateResponse(request, "error.html", {"code": code, "message": message,
+                                                              "principal": None, "csrf": ""}, status_code=code)
 
 
 # How much of a refused value a validation error echoes back.

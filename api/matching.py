@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from fastapi import HTTPException, status
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.engine import EngineState, need_record
+from api.errors import ConflictError, NotFoundError
+from api.principal import Principal, forbid_grid
 from api.tables import NeedRow, ProjectRow, SuggestionRow
 from matcher.suggestion import Suggestion
 
@@ -45,24 +46,38 @@ class Matched(NamedTuple):
     below_min_score: int  # candidates among the top k that scored under min_score: not stored, not shown
 
 
-def match_need(session: Session, engine: EngineState, need: NeedRow, k: int, min_score: float,
-               actor: tuple[int | None, str]) -> Matched:
+def _open_need(session: Session, need_id: str, principal: Principal) -> NeedRow:
+    need = session.get(NeedRow, need_id)
+    if need is None:
+        raise NotFoundError(f"need {need_id!r} not found")
+    forbid_grid(principal, need.grid)
+    if need.status != "open":
+        raise ConflictError(f"need {need.id!r} is closed: reopen it before matching")
+    if served(session, [need.id]):
+        raise ConflictError(f"need {need.id!r} already has a project")
+    return need
+
+
+def match_need(session: Session, engine: EngineState, need_id: str, k: int, min_score: float,
+               principal: Principal) -> Matched:
     """Top-k for one stored need; those at or above `min_score` are kept as pending suggestions.
 
-    Earlier pending ones are superseded. Commits the session: the new suggestions and the
-    superseding land together. A pairing below the minimum never reaches the staff queue.
+    Three steps, and no transaction is open while the engine scores: on SQLite an open write
+    transaction would keep every other writer waiting for the whole scoring. The need is checked
+    again before the suggestions are stored, in case it was served or closed meanwhile. Earlier
+    pending suggestions are superseded in the same transaction. A pairing below the minimum never
+    reaches the staff queue.
     """
-    if need.status != "open":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} is closed: reopen it before matching")
-    if served(session, [need.id]):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"need {need.id!r} already has a project")
+    with session.begin():
+        need = need_record(_open_need(session, need_id, principal))
     # One snapshot scores the need and names its model, so each stored row names the model that scored it.
-    (suggestions,), version = engine.top_k([need_record(need)], k=k)
+    (suggestions,), version = engine.top_k([need], k=k)
     kept = [s for s in suggestions if s.score >= min_score]
-    rows = store(session, kept, [need.id], version, "match")
-    audit.record(session, actor, "match", "need", need.id,
-                 {"suggestions": [r.id for r in rows], "below_min_score": len(suggestions) - len(kept),
-                  "min_score": min_score, "model_version": version})
-    session.commit()
+    with session.begin():
+        _open_need(session, need_id, principal)
+        rows = store(session, kept, [need.id], version, "match")
+        audit.record(session, principal.actor, "match", "need", need.id,
+                     {"suggestions": [r.id for r in rows], "below_min_score": len(suggestions) - len(kept),
+                      "min_score": min_score, "model_version": version})
     engine.store_embeddings()  # the need's embedding, if it was encoded just now
     return Matched(rows, min_score, len(suggestions) - len(kept))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -389,20 +390,16 @@ class Matcher:
         return sum(t not in vocabulary for t in tokens), len(tokens)
 
     # ------------------------------------------------------------ index edits
+    # Edits never change an array in place: each replaces the attributes it changes, so a shallow copy
+    # of a matcher (copy.copy) taken before an edit keeps answering exactly as it did.
     def add(self, resources: Iterable[ResourceLike]) -> Matcher:
         """Index more resources with the fitted vocabulary (no refit); ids must be new."""
         self._check_fitted()
         new = _parse_all(resources, parse_resource, "resources")
-        self._check_grids(new, "resources")
         for number, record in enumerate(new, start=1):
             if record.id in self._resource_row:
                 raise RecordError("id", "an id not already indexed", record.id, source="resources", record=number)
-        if new:
-            vectors, old = self._vectors(new), self.resource_vectors_
-            dense = None if old.dense is None else np.vstack([old.dense, vectors.dense])
-            self._index(self.resources_ + new, Vectors(sp.vstack([old.word, vectors.word]).tocsr(),
-                                                       sp.vstack([old.char, vectors.char]).tocsr(), dense))
-        return self
+        return self.update(new)
 
     def remove(self, resource_ids: Iterable[str]) -> Matcher:
         """Drop resources from the index by id; unknown ids are an error and nothing is removed."""
@@ -411,20 +408,130 @@ class Matcher:
         unknown = [i for i in ids if i not in self._resource_row]
         if unknown:
             raise KeyError(f"resource_ids: expected ids of indexed resources, got unknown {unknown[:5]}")
-        drop = {self._resource_row[i] for i in ids}
-        keep = np.array([i for i in range(len(self.resources_)) if i not in drop], dtype=np.int64)
-        self._index([self.resources_[i] for i in keep], self.resource_vectors_.rows(keep))
+        return self.update(remove=ids)
+
+    def update(self, resources: Iterable[ResourceLike] = (), *, remove: Iterable[str] = ()) -> Matcher:
+        """Apply many resource writes as one index edit: what an upload or a change feed brings.
+
+        A resource whose text and place are unchanged is updated in its row (capacity, taken,
+        status): nothing is re-vectorized. One whose text or place changed, or that closed, leaves a
+        tombstone (its row can no longer be a candidate) and, when open, is appended as a new row. New
+        open resources are appended. Ids in `remove` leave tombstones; unknown ones are ignored.
+        Tombstones cost a little memory and search until `compact()` (or a refit) drops them.
+        """
+        self._check_fitted()
+        saved = _parse_all(resources, parse_resource, "resources")
+        self._check_grids(saved, "resources")
+        records = list(self.resources_)
+        row_of = dict(self._resource_row)
+        in_place: dict[int, Resource] = {}
+        dead: set[int] = {row_of.pop(i) for i in remove if i in row_of}
+        appended: dict[str, Resource] = {}
+        for record in saved:
+            row = row_of.get(record.id)
+            if row is not None and record.status == "open" and _same_place_and_text(records[row], record):
+                in_place[row] = record
+                continue
+            if row is not None:
+                dead.add(row_of.pop(record.id))
+                in_place.pop(row, None)
+            if record.status == "open":
+                appended[record.id] = record  # the last write of an id wins
+            else:
+                appended.pop(record.id, None)
+        if not (in_place or dead or appended):
+            return self
+        for row, record in in_place.items():
+            records[row] = record
+        self._edit_columns(in_place, dead)
+        self.resources_ = records
+        self._resource_row = row_of
+        if dead:
+            self._bury(np.fromiter(sorted(dead), dtype=np.int64))
+        if appended:
+            self._append(list(appended.values()))
+        return self
+
+    def _edit_columns(self, in_place: dict[int, Resource], dead: set[int]) -> None:
+        cols = self._resource_columns
+        if not in_place and not dead:
+            return
+        is_open, capacity, left = cols.open.copy(), cols.capacity.copy(), cols.capacity_left.copy()
+        for row, record in in_place.items():
+            is_open[row], capacity[row], left[row] = True, record.capacity, record.capacity_left
+        for row in dead:
+            is_open[row], left[row] = False, 0
+        self._resource_columns = cols._replace(open=is_open, capacity=capacity, capacity_left=left)
+
+    def _bury(self, rows: np.ndarray) -> None:
+        """Tombstones: the rows' vectors become zero, so no search returns them ahead of a live row."""
+        keep = np.ones(len(self.resources_))
+        keep[rows] = 0.0
+        vectors = self.resource_vectors_
+        scale = sp.diags(keep).tocsr()
+        dense = None
+        if vectors.dense is not None:
+            dense = vectors.dense.copy()
+            dense[rows] = 0.0
+        self.resource_vectors_ = Vectors((scale @ vectors.word).tocsr(), (scale @ vectors.char).tocsr(), dense)
+        self._derived()
+
+    def _append(self, new: list[Resource]) -> None:
+        vectors, old = self._vectors(new), self.resource_vectors_
+        dense = None if old.dense is None else np.vstack([old.dense, vectors.dense])
+        start = len(self.resources_)
+        self.resources_ = self.resources_ + new
+        self._resource_row = {**self._resource_row, **{r.id: start + i for i, r in enumerate(new)}}
+        added = columns(new, self.grid_map_)
+        self._resource_columns = Columns(*(a + b if isinstance(a, list) else np.concatenate([a, b])
+                                           for a, b in zip(self._resource_columns, added, strict=True)))
+        self.resource_vectors_ = Vectors(sp.vstack([old.word, vectors.word]).tocsr(),
+                                         sp.vstack([old.char, vectors.char]).tocsr(), dense)
+        self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
+        self._derived()
+
+    def _derived(self) -> None:
+        """Drop what was built from the vectors: the transposed index now, the rest on demand."""
+        self._index_t = self.resource_vectors_.word.T.tocsr()
+        self._flat = None
+        self._scopes = {}
+
+    @property
+    def tombstones_(self) -> int:
+        """Rows that edits retired and that still take space until compact() or a refit."""
+        self._check_fitted()
+        return len(self.resources_) - len(self._resource_row)
+
+    @property
+    def n_resources_(self) -> int:
+        """Resources a need can be paired with now (tombstones not counted)."""
+        self._check_fitted()
+        return len(self._resource_row)
+
+    def compact(self) -> Matcher:
+        """Drop the tombstones, renumbering the rows (a refit does this too)."""
+        self._check_fitted()
+        if self.tombstones_:
+            keep = np.array(sorted(self._resource_row.values()), dtype=np.int64)
+            self._index([self.resources_[i] for i in keep], self.resource_vectors_.rows(keep))
         return self
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Save as JSON + .npz (no pickle); refuses to replace an existing save unless asked."""
         self._check_fitted()
-        return storage.save_matcher(self, Path(path), overwrite=overwrite)
+        matcher = copy.copy(self).compact() if self.tombstones_ else self  # tombstones are not saved
+        return storage.save_matcher(matcher, Path(path), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> Matcher:
         return storage.load_matcher(cls, Path(path))
+
+
+def _same_place_and_text(old: Resource, new: Resource) -> bool:
+    """Whether a write leaves a resource's vectors and ring position as they were."""
+    return (record_text(old) == record_text(new) and old.grid == new.grid and old.side == new.side
+            and old.category == new.category and old.lat == new.lat and old.lon == new.lon)
 
 
 def _positive(value: int, name: str) -> int:

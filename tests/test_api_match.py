@@ -98,7 +98,7 @@ def test_api_many_new_resources_refit_a_large_index_in_the_background(svc, monke
         svc.call("POST", "/v1/resources", json={"id": f"r-bulk{i}", "title": f"园区第{i}号共享会议室按小时预约"})
     engine.wait_for_refit()
     assert "共享会议室" in engine.matcher.vectorizer_.word_.vocabulary_
-    assert len(engine.matcher.resources_) == 66  # writes made during the refit were replayed
+    assert engine.matcher.n_resources_ == 66  # writes made during the refit were replayed
 
 
 def test_api_batch_runs_in_background_and_reports_result(svc):

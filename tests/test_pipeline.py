@@ -150,6 +150,47 @@ def test_remove_drops_resource_and_unknown_id_removes_nothing():
     assert "r-law" not in {s.resource_id for s in law}
 
 
+def test_update_of_capacity_only_keeps_the_vectors_and_the_word_index():
+    matcher = Matcher().fit(RESOURCES, NEEDS, grids=GRIDS)
+    index_t, words = matcher._index_t, matcher.resource_vectors_.word
+    law = next(r for r in RESOURCES if r["id"] == "r-law")
+    full = {**law, "capacity": 1, "taken": 1}
+    matcher.update([full])
+    assert matcher._index_t is index_t and matcher.resource_vectors_.word is words
+    assert matcher.tombstones_ == 0
+    (law_need,) = matcher.top_k([NEEDS[2]], k=5)
+    assert "r-law" not in {s.resource_id for s in law_need}  # full: no capacity left
+
+
+def test_update_retires_changed_text_and_appends_it_anew():
+    matcher = Matcher().fit(RESOURCES, NEEDS, grids=GRIDS)
+    law = next(r for r in RESOURCES if r["id"] == "r-law")
+    matcher.update([{**law, "title": "社区食堂午餐配送", "description": ""}])
+    assert matcher.tombstones_ == 1 and matcher.n_resources_ == len(RESOURCES)
+    (food,) = matcher.top_k([NEEDS[1]], k=len(RESOURCES))
+    assert [s.resource_id for s in food].count("r-law") == 1  # the new row only, never the tombstone
+
+
+def test_update_does_not_change_a_copy_taken_before_it():
+    import copy
+
+    matcher = Matcher().fit(RESOURCES, NEEDS, grids=GRIDS)
+    before = matcher.top_k(NEEDS)
+    earlier = copy.copy(matcher)
+    matcher.update([Resource(id="r-new", title="社区食堂新开晚餐窗口", grid="P1")], remove=["r-law"])
+    assert earlier.top_k(NEEDS) == before
+    assert "r-new" not in earlier and "r-law" in earlier
+
+
+def test_compact_gives_the_answers_of_a_fresh_fit_with_the_same_vocabulary():
+    matcher = Matcher().fit(RESOURCES, NEEDS, grids=GRIDS)
+    matcher.update(remove=["r-law"])
+    edited = matcher.top_k(NEEDS)
+    matcher.compact()
+    assert matcher.tombstones_ == 0 and len(matcher.resources_) == len(RESOURCES) - 1
+    assert matcher.top_k(NEEDS) == edited
+
+
 def test_save_load_round_trip_gives_identical_results(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     again = Matcher.load(tmp_path / "m")

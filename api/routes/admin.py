@@ -83,7 +83,7 @@ def readyz(request: Request, session: SessionDep) -> Any:
     checks["model"] = getattr(request.app.state, "model_problem", None) or "ok"
     body = {"status": "ready" if all(v == "ok" for v in checks.values()) else "not ready", "checks": checks,
             "model_version": engine.model_version if engine else None,
-            "resources_indexed": len(engine.matcher.resources_) if engine and engine.matcher else 0}
+            "resources_indexed": engine.matcher.n_resources_ if engine and engine.matcher else 0}
     if body["status"] != "ready":
         return JSONResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     return body

@@ -34,8 +34,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 def _after_write(kind: str, engine, rows: list) -> None:
     """Keep the engine in step once the write has committed."""
     if kind == "resources":
-        for row in rows:
-            engine.resource_saved(resource_record(row), store=False)
+        engine.resources_saved([resource_record(row) for row in rows], store=False)
     elif kind == "needs":
         engine.needs_saved([need_record(row) for row in rows])
     elif kind == "grids" and rows:

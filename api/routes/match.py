@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 
 from api import lists
-from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep, forbid_grid
+from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep
 from api.engine import need_record
 from api.matching import match_need
 from api.schemas import BatchJobPublic, BatchRequest, MatchRequest, MatchResponse
@@ -25,11 +25,10 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
                                          {"ring": settings.initial_ring})
         if created:
             engine.need_saved(need_record(need))
+        need_id = need.id
     else:
-        need = lists.get_or_404(session, "needs", body.need_id)
-        forbid_grid(principal, need.grid)
-    matched = match_need(session, engine, need, body.k, engine.min_score(settings.min_score),
-                         principal.actor)
+        need_id = body.need_id
+    matched = match_need(session, engine, need_id, body.k, engine.min_score(settings.min_score), principal)
     return {"suggestions": matched.suggestions, "min_score": matched.min_score,
             "below_min_score": matched.below_min_score}
 

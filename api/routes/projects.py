@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from api import decisions, lists
+from api.db import in_transaction
 from api.deps import EngineDep, Reader, Reviewer, SessionDep, forbid_grid
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, ProjectUpdate
@@ -40,8 +41,8 @@ def read_project(project_id: RowId, principal: Reader, session: SessionDep):
               summary="Complete or cancel an active project, with an outcome note")
 def update_project(project_id: RowId, body: ProjectUpdate, principal: Reviewer, session: SessionDep,
                    engine: EngineDep):
-    with session.begin():
-        project = decisions.move_project(session, project_id, principal, body.status, body.outcome)
+    project = in_transaction(session, lambda s: decisions.move_project(s, project_id, principal, body.status,
+                                                                      body.outcome))
     if body.status == "cancelled":
-        engine.capacity_moved(session, project.resource_id)
+        engine.capacity_moved(project.resource_id)
     return project

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from api import decisions
-from api.deps import EngineDep, Principal, SessionDep, SettingsDep, forbid_grid
+from api.db import in_transaction
+from api.deps import EngineDep, Principal, SessionDep, SettingsDep
 from api.keys import find_key
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
@@ -35,7 +36,7 @@ def staff_principal(request: Request) -> Principal:
     """The signed-in staff member; the key is looked up on every request, so revoking it signs them out."""
     key_id = read_session(request).get("key")
     # Its own short session: the route's session must stay free for the route's own transaction.
-    with request.app.state.sessions() as session:
+    with request.app.state.readers() as session:
         row = session.get(ApiKeyRow, key_id) if isinstance(key_id, int) else None
         if row is None or row.revoked_at is not None or row.role not in ("staff", "admin"):
             raise SignInRequiredError
@@ -150,9 +151,8 @@ def _cards(session, engine, stmt, grids: dict[str, GridRow]) -> list[dict]:
 def accept(request: Request, suggestion_id: int, principal: Staff, session: SessionDep, engine: EngineDep,
            csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
-    with session.begin():
-        project = decisions.accept(session, suggestion_id, principal)
-    engine.capacity_moved(session, project.resource_id)
+    project = in_transaction(session, lambda s: decisions.accept(s, suggestion_id, principal))
+    engine.capacity_moved(project.resource_id)
     return back("/review", "accepted")
 
 
@@ -192,7 +192,7 @@ def update_project(request: Request, project_id: int, principal: Staff, session:
     with session.begin():
         project = decisions.move_project(session, project_id, principal, new_status, outcome.strip())
     if new_status == "cancelled":
-        engine.capacity_moved(session, project.resource_id)
+        engine.capacity_moved(project.resource_id)
     return back("/review/projects", "project")
 
 
@@ -213,9 +213,5 @@ def escalated(request: Request, principal: Staff, session: SessionDep, notice: s
 def rematch(request: Request, need_id: str, principal: Staff, session: SessionDep, engine: EngineDep,
             settings: SettingsDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
-    need = session.get(NeedRow, need_id)
-    if need is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"需求 {need_id} 不存在")
-    forbid_grid(principal, need.grid)
-    match_need(session, engine, need, 10, engine.min_score(settings.min_score), principal.actor)
+    match_need(session, engine, need_id, 10, engine.min_score(settings.min_score), principal)
     return back("/review", "matched")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
 from api import decisions, lists
+from api.db import in_transaction
 from api.deps import EngineDep, Reader, Reviewer, SessionDep
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
@@ -39,14 +40,12 @@ def read_suggestion(suggestion_id: RowId, principal: Reader, session: SessionDep
 @router.post("/{suggestion_id}/accept", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED,
              summary="Accept: a project is formed and the resource's capacity is taken (409 when full or decided)")
 def accept(suggestion_id: RowId, principal: Reviewer, session: SessionDep, engine: EngineDep):
-    with session.begin():
-        project = decisions.accept(session, suggestion_id, principal)
-    engine.capacity_moved(session, project.resource_id)
+    project = in_transaction(session, lambda s: decisions.accept(s, suggestion_id, principal))
+    engine.capacity_moved(project.resource_id)
     return project
 
 
 @router.post("/{suggestion_id}/reject", response_model=SuggestionPublic,
              summary="Reject with a reason code (不相关, 距离太远, 资源已满, 需求已解决, 其他 + note)")
 def reject(suggestion_id: RowId, body: RejectRequest, principal: Reviewer, session: SessionDep):
-    with session.begin():
-        return decisions.reject(session, suggestion_id, principal, body.reason, body.note)
+    return in_transaction(session, lambda s: decisions.reject(s, suggestion_id, principal, body.reason, body.note))
