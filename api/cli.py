@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="SQLAlchemy URL; default sqlite:///duijie.db, or postgresql://...")
     serve.add_argument("--demo", action="store_true",
                        help="on an empty database, load the bundled demo lists and run one batch match")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1; more need PostgreSQL, whose change "
+                       "log keeps every worker's index in step)")
 
     keys = commands.add_parser("keys", help="create, list or revoke API keys",
                                description="Manage API keys. Roles: platform (lists and match), staff (suggestions "
@@ -94,7 +96,7 @@ def _add_training(commands: argparse._SubParsersAction) -> None:
 def _settings(args: argparse.Namespace):
     from api.settings import Settings
 
-    overrides = {name: getattr(args, name) for name in ("host", "port", "database_url")
+    overrides = {name: getattr(args, name) for name in ("host", "port", "database_url", "workers")
                  if getattr(args, name, None) is not None}
     if getattr(args, "demo", False):
         overrides["demo"] = True
@@ -117,8 +119,42 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"Duijie service on http://{settings.host}:{settings.port}  (API docs: /docs, review page: /review)",
           flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                    log_config=None)
+        return 0
+    if settings.database_url.startswith("sqlite"):
+        print(f"duijie: error: --workers {settings.workers} needs PostgreSQL (--database-url postgresql://...): "
+              "SQLite lets one process write at a time, so several workers would queue on its lock and each "
+              "hold an index the others' writes never reach. Use one worker with SQLite.", file=sys.stderr)
+        return 2
+    _prepare_workers(settings)
+    uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level="info", log_config=None)
     return 0
+
+
+def _prepare_workers(settings) -> None:
+    """What several workers must share before they start: schema, demo lists, settings, a session secret
+    and a folder for their metrics. Each worker builds its Settings from these DUIJIE_* variables."""
+    import secrets
+    import tempfile
+
+    from api.db import make_engine, make_sessions, migrate
+    from api.demo import load_demo
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)  # once, here: workers starting together would race to create the schema
+    if settings.demo and load_demo(make_sessions(engine), settings):
+        print("demo lists loaded; with several workers no batch runs at start (POST /v1/match/batch)", flush=True)
+    engine.dispose()
+    values = {"database_url": settings.database_url, "host": settings.host, "port": settings.port,
+              "workers": settings.workers, "demo": "false",
+              "session_secret": settings.session_secret or secrets.token_hex(32)}
+    for name, value in values.items():
+        os.environ[f"DUIJIE_{name.upper()}"] = str(value)
+    # prometheus-client's multiprocess mode: each worker writes its figures here and /metrics sums them.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="duijie-metrics-"))
 
 
 def _keys(args: argparse.Namespace) -> int:

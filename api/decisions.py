@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, changes, metrics
 from api.errors import ConflictError, NotFoundError
 from api.principal import Principal, forbid_grid
 from api.tables import NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
@@ -54,6 +54,8 @@ def accept(session: Session, suggestion_id: int, principal: Principal) -> Projec
     session.add(ReviewRow(suggestion_id=row.id, decision="accepted", key_id=principal.key_id))
     session.flush()
     audit.record(session, principal.actor, "accept", "suggestion", row.id, {"project": project.id})
+    metrics.SUGGESTIONS.labels("accepted").inc()
+    changes.record(session, "resource", [row.resource_id])  # its capacity left changed
     return project
 
 
@@ -63,6 +65,7 @@ def reject(session: Session, suggestion_id: int, principal: Principal, reason: s
     session.add(ReviewRow(suggestion_id=row.id, decision="rejected", reason=reason, note=note,
                           key_id=principal.key_id))
     audit.record(session, principal.actor, "reject", "suggestion", row.id, {"reason": reason, "note": note})
+    metrics.SUGGESTIONS.labels("rejected").inc()
     session.flush()
     session.refresh(row)
     return row
@@ -84,6 +87,7 @@ def move_project(session: Session, project_id: int, principal: Principal, new_st
         # A cancelled project gives its place on the resource back.
         session.execute(update(ResourceRow).where(ResourceRow.id == project.resource_id, ResourceRow.taken > 0)
                         .values(taken=ResourceRow.taken - 1))
+        changes.record(session, "resource", [project.resource_id])
     audit.record(session, principal.actor, new_status, "project", project_id, {"outcome": outcome})
     session.flush()
     session.refresh(project)

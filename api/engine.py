@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import metrics
 from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow
 from matcher import Matcher, Need, Resource
 from matcher.encode import EmbeddingCache
@@ -120,9 +121,17 @@ class EngineState:
         if matcher is not None:
             matcher.scorer_ = scorer
         self._snapshot = Snapshot(matcher, scorer, self._snapshot.generation + 1)
+        metrics.INDEX_SIZE.set(matcher.n_resources_ if matcher is not None else 0)
+        metrics.TOMBSTONES.set(matcher.tombstones_ if matcher is not None else 0)
+        metrics.DRIFT.set(self._unknown[0] / self._unknown[1] if getattr(self, "_unknown", None) and self._unknown[1]
+                          else 0.0)
 
     # ------------------------------------------------------------- building
     def _build(self) -> Matcher | None:
+        with metrics.REFIT.time():
+            return self._fit_from_database()
+
+    def _fit_from_database(self) -> Matcher | None:
         with self._readers() as session:
             resources = [resource_record(r) for r in session.scalars(
                 select(ResourceRow).where(ResourceRow.status == "open").order_by(ResourceRow.id))]
@@ -234,6 +243,13 @@ class EngineState:
     def resource_saved(self, resource: Resource, *, store: bool = True) -> None:
         """One resource was created, edited or closed (see resources_saved)."""
         self.resources_saved([resource], store=store)
+
+    def follow(self, resources: Sequence[Resource], grids_changed: bool) -> None:
+        """Apply what the change log says other workers (or other processes) wrote."""
+        if grids_changed:
+            self.rebuild()
+        else:
+            self.resources_saved(resources, store=False)
 
     def capacity_moved(self, resource_id: str) -> None:
         """A project was formed or cancelled: the resource's capacity left changed. Call after the commit.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import audit
+from api import audit, metrics
 from api.engine import EngineState, need_record
 from api.errors import ConflictError
 from api.matching import served, store
@@ -23,19 +25,77 @@ log = logging.getLogger("duijie.jobs")
 SYSTEM_ACTOR = (None, "batch")
 
 
+# The PostgreSQL advisory lock a running batch holds: one batch at a time across every worker.
+BATCH_LOCK_KEY = 0x6475696A6965  # "duijie"
+# How long a batch that failed keeps trying to record that, while the database is away.
+FAIL_RETRY_S = (1, 2, 5, 10, 30, 60)
+
+
+class BatchLock:
+    """One batch at a time: a thread lock in this process and, on PostgreSQL, an advisory lock held on a
+    connection of its own for the batch's whole run (released by the server if this process dies)."""
+
+    def __init__(self, db: Engine | None) -> None:
+        self._db = db if db is not None and db.dialect.name == "postgresql" else None
+        self._local = threading.Lock()
+        self._connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        if not self._local.acquire(blocking=False):
+            return False
+        if self._db is None:
+            return True
+        try:
+            connection = self._db.connect()
+            got = connection.execute(select(func.pg_try_advisory_lock(BATCH_LOCK_KEY))).scalar()
+            connection.commit()
+        except BaseException:
+            self._local.release()
+            raise
+        if not got:
+            connection.close()
+            self._local.release()
+            return False
+        self._connection = connection
+        return True
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.execute(select(func.pg_advisory_unlock(BATCH_LOCK_KEY)))
+                connection.commit()
+            except Exception:  # the database went away: the server dropped the session and its lock
+                log.warning("could not release the batch lock; the server releases it with the session")
+            finally:
+                connection.invalidate()  # never back to the pool with a session lock possibly held
+        self._local.release()
+
+    @property
+    def held(self) -> bool:
+        return self._local.locked()
+
+    def nobody_holds_it(self) -> bool:
+        """True when no batch runs in any process: then jobs marked running are leftovers."""
+        if not self.acquire():
+            return False
+        self.release()
+        return True
+
+
 class BatchRunner:
-    """Runs at most one batch at a time; a second request while one runs gets 409."""
+    """Runs at most one batch at a time across all workers; a second request while one runs gets 409."""
 
     def __init__(self, sessions: sessionmaker[Session], engine: EngineState, *,
-                 readers: sessionmaker[Session] | None = None) -> None:
+                 readers: sessionmaker[Session] | None = None, db: Engine | None = None) -> None:
         self._sessions = sessions
         self._readers = readers or sessions
         self._engine = engine
-        self._running = threading.Lock()
+        self._running = BatchLock(db)
         self.thread: threading.Thread | None = None
 
     def start(self, filters: dict[str, Any], k: int, min_score: float, principal: Principal) -> BatchJobRow:
-        if not self._running.acquire(blocking=False):
+        if not self._running.acquire():
             raise ConflictError("a batch match is already running; poll its status first")
         try:
             with self._sessions() as session, session.begin():
@@ -50,11 +110,19 @@ class BatchRunner:
             raise
         return job
 
+    def sweep(self) -> int:
+        """Fail jobs left running by a process that died or a batch whose failure could not be written
+        (the database was away): only when no batch runs anywhere, so none of them is alive."""
+        if self._running.held or not self._running.nobody_holds_it():
+            return 0
+        return mark_interrupted(self._sessions)
+
     def _progress(self, job_id: str, share: float) -> None:
         with self._sessions() as session, session.begin():
             session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id).values(progress=round(share * 0.9, 3)))
 
     def _run(self, job_id: str, filters: dict[str, Any], k: int, min_score: float) -> None:
+        started, outcome = time.perf_counter(), "failed"
         try:
             self._progress(job_id, 0.0)
             with self._sessions() as session, session.begin():
@@ -79,14 +147,29 @@ class BatchRunner:
                              {k: v for k, v in summary.items() if k != "unmatched_needs"})
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
                                 .values(status="done", progress=1.0, result=summary, finished_at=now()))
+            outcome = "done"
             self._engine.store_embeddings()  # needs the batch encoded (posted before they were encoded on posting)
         except Exception as exc:
             log.exception("batch %s failed", job_id)
-            with self._sessions() as session, session.begin():
-                session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
-                                .values(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now()))
+            self._fail(job_id, f"{type(exc).__name__}: {exc}")
         finally:
+            metrics.BATCH.labels(outcome).observe(time.perf_counter() - started)
             self._running.release()
+
+    def _fail(self, job_id: str, error: str) -> None:
+        """Record the failure, retrying while the database is away (a failed batch must not stay
+        "running"); if it never comes back in time, the next sweep or start-up marks the job."""
+        for pause in (*FAIL_RETRY_S, None):
+            try:
+                with self._sessions() as session, session.begin():
+                    session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
+                                    .values(status="failed", error=error[:2000], finished_at=now()))
+                return
+            except OperationalError:
+                if pause is None:
+                    log.error("batch %s: could not record its failure; a later sweep will", job_id)
+                    return
+                time.sleep(pause)
 
     def wait(self, timeout: float = 120.0) -> None:
         if self.thread is not None:
@@ -103,9 +186,12 @@ def open_needs(filters: dict[str, Any]):
     return stmt.order_by(NeedRow.id)
 
 
-def mark_interrupted(sessions: sessionmaker[Session]) -> None:
-    """Jobs left running by a process that died are failed on start-up; their writes never happened."""
+def mark_interrupted(sessions: sessionmaker[Session]) -> int:
+    """Jobs left running by a process that died are failed; their writes never happened.
+
+    Call only when no batch runs anywhere (start-up of the only process, or BatchRunner.sweep).
+    """
     with sessions() as session, session.begin():
-        session.execute(update(BatchJobRow).where(BatchJobRow.status.in_(("queued", "running")))
-                        .values(status="failed", error="the service stopped before the job finished",
-                                finished_at=now()))
+        return session.execute(update(BatchJobRow).where(BatchJobRow.status.in_(("queued", "running")))
+                               .values(status="failed", error="the service stopped before the job finished",
+                                       finished_at=now())).rowcount

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.changes import record as log_change
 from api.engine import grid_record
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.principal import Principal, forbid_grid
@@ -83,7 +84,14 @@ def create(session: Session, kind: str, payload: dict[str, Any], principal: Prin
     row = table(**fields)
     session.add(row)
     audit.record(session, principal.actor, "create", ENTITY[kind], record.id)
+    _changed(session, kind, record.id)
     return row, True
+
+
+def _changed(session: Session, kind: str, record_id: str) -> None:
+    """Resources and grids are what the index holds: their writes go to its change log."""
+    if kind in ("resources", "grids"):
+        log_change(session, ENTITY[kind], [record_id])
 
 
 def get_or_404(session: Session, kind: str, record_id: str):
@@ -115,6 +123,7 @@ def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any],
         if name not in SERVICE_FIELDS and name != "id":
             setattr(row, name, value)
     audit.record(session, principal.actor, "update", ENTITY[kind], record_id, {"fields": sorted(changes)})
+    _changed(session, kind, record_id)
     return row
 
 
@@ -128,6 +137,7 @@ def close(session: Session, kind: str, record_id: str, principal: Principal):
         session.execute(update(SuggestionRow).where(column == record_id, SuggestionRow.status == "pending")
                         .values(status="withdrawn"))
         audit.record(session, principal.actor, "close", ENTITY[kind], record_id)
+        _changed(session, kind, record_id)
     return row
 
 

@@ -21,14 +21,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.changes import ChangeFollower
+from api.changes import prune as prune_changes
 from api.db import make_engine, make_readers, make_sessions, migrate
 from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
 from api.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
 from api.escalation import escalate
-from api.jobs import BatchRunner, mark_interrupted
+from api.jobs import BatchLock, BatchRunner, mark_interrupted
 from api.limits import BodyLimit
 from api.models_state import active_model_dir, active_version
+from api.observe import RequestContext, configure_logging
 from api.routes import admin, match, models, projects, review, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.settings import Settings
@@ -39,6 +42,8 @@ from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
 from matcher.threads import limit_blas
 
 log = logging.getLogger("duijie.service")
+# Seconds between prunes of the change log and sweeps for batch jobs a dead process left running.
+HOUSEKEEPING_S = 60.0
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
@@ -79,6 +84,29 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
                                            f"{exc}); serving {app.state.engine.model_version}")
 
 
+async def _follow_changes(app: FastAPI, interval: float) -> None:
+    """Keep this worker's index in step with writes made by the others (and by other processes)."""
+    rounds = 0
+    while True:
+        await asyncio.sleep(interval)
+        rounds += 1
+        try:
+            found = await asyncio.to_thread(app.state.changes.poll)
+            if found.resources or found.grids:
+                await asyncio.to_thread(app.state.engine.follow, found.resources, found.grids)
+            if rounds % max(int(HOUSEKEEPING_S / interval), 1) == 0:
+                await asyncio.to_thread(_housekeeping, app)
+        except Exception:  # the database may be away: the next round reads from where this one stopped
+            log.exception("could not follow the change log")
+
+
+def _housekeeping(app: FastAPI) -> None:
+    pruned = prune_changes(app.state.sessions)
+    failed = app.state.batches.sweep()
+    if pruned or failed:
+        log.info("housekeeping: %d old change events pruned, %d stale batch jobs failed", pruned, failed)
+
+
 def _read_active_version(app: FastAPI) -> str:
     with app.state.readers() as session:
         return active_version(session)
@@ -86,14 +114,21 @@ def _read_active_version(app: FastAPI) -> str:
 
 def create_app(settings: Settings | None = None, *, matcher: Matcher | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.json_logs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = make_engine(settings.database_url)
+        db = make_engine(settings.database_url, busy_timeout_s=settings.db_busy_timeout_s,
+                         pool_size=settings.db_pool_size, pool_overflow=settings.db_pool_overflow,
+                         pool_timeout_s=settings.db_pool_timeout_s)
         migrate(db)
         app.state.sessions = make_sessions(db)
         app.state.readers = make_readers(db)
-        mark_interrupted(app.state.sessions)
+        batch_lock = BatchLock(db)
+        if batch_lock.nobody_holds_it():  # another worker's live batch is not a leftover
+            mark_interrupted(app.state.sessions)
+        # Read before the index is built: writes committed during the build are applied again (harmless).
+        app.state.changes = ChangeFollower(app.state.readers)
         demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
         limit_blas(settings.blas_threads)
         app.state.model_problem = None
@@ -109,12 +144,13 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                                        matcher=matcher, readers=app.state.readers)
         if matcher is None:
             app.state.engine.rebuild()
-        app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers)
+        app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db)
         if demo_loaded:
             job = app.state.batches.start({}, settings.match_k, app.state.engine.min_score(settings.min_score), SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
-        tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s))]
+        tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s)),
+                 asyncio.create_task(_follow_changes(app, settings.change_poll_s))]
         if settings.escalation_interval_s > 0:
             tasks.append(asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s)))
         yield
@@ -132,6 +168,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(RequestContext)  # outermost: every answer, a 413 included, carries the request id
 
     @app.exception_handler(review.SignInRequiredError)
     async def _sign_in(_: Request, exc: review.SignInRequiredError) -> RedirectResponse:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, metrics
 from api.engine import EngineState, need_record
 from api.errors import ConflictError, NotFoundError
 from api.principal import Principal, forbid_grid
@@ -37,6 +37,7 @@ def store(session: Session, suggestions: Sequence[Suggestion], need_ids: Sequenc
             for s in suggestions]
     session.add_all(rows)
     session.flush()
+    metrics.SUGGESTIONS.labels("made").inc(len(rows))
     return rows
 
 
@@ -71,7 +72,8 @@ def match_need(session: Session, engine: EngineState, need_id: str, k: int, min_
     with session.begin():
         need = need_record(_open_need(session, need_id, principal))
     # One snapshot scores the need and names its model, so each stored row names the model that scored it.
-    (suggestions,), version = engine.top_k([need], k=k)
+    with metrics.MATCH.time():
+        (suggestions,), version = engine.top_k([need], k=k)
     kept = [s for s in suggestions if s.score >= min_score]
     with session.begin():
         _open_need(session, need_id, principal)

@@ -5,24 +5,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from matcher.records import MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from matcher.records import (
+    GRID_KINDS,
+    KIND_ALIASES,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    RING_ALIASES,
+    RINGS,
+    SIDE_ALIASES,
+    SIDES,
+    accepted_values,
+    check_id,
+    check_text,
+)
 
-# Text may be anything a person types, but never NUL or other control characters: PostgreSQL
-# refuses NUL in text, and nobody means to send one.
-_CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-# Ids also refuse zero-width and text-direction marks (Unicode format characters), as the record parsers do.
-_ID_CHARS = r"[^\x00-\x1f\x7f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS,
-                                      pattern=rf"^{_ID_CHARS}+$")]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS, pattern=_CLEAN)]
-Short = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS, pattern=_CLEAN)]
-GridId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ID_CHARS,
-                                          pattern=rf"^{_ID_CHARS}*$")]
-Side = Literal["enterprise", "community", ""]
-Ring = Literal["grid", "area", "street", "district"]
+# Values, aliases and character rules come from the record parsers (matcher.records), the one source
+# for the API, uploads and files alike: the API documents and enforces the same rules, never its own.
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS),
+               AfterValidator(check_id)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS), AfterValidator(check_text)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS), AfterValidator(check_text)]
+Short = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS), AfterValidator(check_text)]
+GridId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ID_CHARS), AfterValidator(check_id)]
+# Choices as the files accept them: 企业/社区, 点/面/片, 网格/片区/街道/全区 beside the English values.
+Side = Literal[("", *accepted_values(SIDES, SIDE_ALIASES))]  # type: ignore[valid-type]
+GridKind = Literal[accepted_values(GRID_KINDS, KIND_ALIASES)]  # type: ignore[valid-type]
+Ring = Literal[accepted_values(RINGS, RING_ALIASES)]  # type: ignore[valid-type]
 RejectReason = Literal["不相关", "距离太远", "资源已满", "需求已解决", "其他"]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
@@ -37,14 +48,14 @@ class Strict(BaseModel):
 class GridCreate(Strict):
     id: Id
     name: Short = ""
-    kind: Literal["point", "area", "block"] = "point"
+    kind: GridKind = "point"
     parent: GridId = ""
     street: Short = ""
 
 
 class GridUpdate(Strict):
     name: Short | None = None
-    kind: Literal["point", "area", "block"] | None = None
+    kind: GridKind | None = None
     parent: GridId | None = None
     street: Short | None = None
 
@@ -217,7 +228,7 @@ class ProjectUpdate(Strict):
 class KeyCreate(Strict):
     role: Literal["platform", "staff", "analyst", "admin"]
     grids: Annotated[list[Id], Field(max_length=1000)] = []
-    note: Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)] = ""
+    note: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text)] = ""
 
     @field_validator("grids")
     @classmethod

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     escalation_interval_s: float = 3600.0
     # Refit the vocabulary in the background once this share of the index was added since the last fit.
     refit_drift: float = 0.2
-    # Signs the review page's session cookie; generated per process when not set.
+    # Signs the review page's session cookie. Set it (32+ random characters) so that a restart keeps
+    # staff signed in; when empty, `duijie serve` makes one per start and gives it to all its workers.
     session_secret: str = ""
+    # Seconds between reads of the index's change log: the longest a write made by one worker waits
+    # before the other workers' indexes see it (plus the time to apply it, milliseconds for an edit).
+    change_poll_s: float = Field(default=1.0, gt=0)
+    # Worker processes of `duijie serve` (PostgreSQL only: SQLite allows one writer process).
+    workers: int = Field(default=1, ge=1, le=64)
+    # Waits for the database, in seconds: SQLite's write lock, and a free pooled connection. Past them
+    # the request is answered 503 with Retry-After.
+    db_busy_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_overflow: int = Field(default=20, ge=0)
+    # Logs as one JSON object per line (for a log collector); false gives plain text lines.
+    json_logs: bool = True
     demo: bool = False

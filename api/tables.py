@@ -170,3 +170,15 @@ class SettingRow(Base):
 
 
 Index("ix_suggestions_need_status", SuggestionRow.need_id, SuggestionRow.status)
+
+
+class IndexEventRow(Base):
+    """The change log the index follows: one row per write that changes what a resource can be paired
+    with (created, edited, closed, capacity taken or given back) or the grid tree. Written in the same
+    transaction as the write, so every worker's index learns of exactly the writes that committed."""
+
+    __tablename__ = "index_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(20))  # "resource" or "grid"
+    entity_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)

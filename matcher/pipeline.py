@@ -429,6 +429,8 @@ class Matcher:
         appended: dict[str, Resource] = {}
         for record in saved:
             row = row_of.get(record.id)
+            if row is not None and records[row] == record:
+                continue  # indexed as it is: a change feed replaying this process's own write
             if row is not None and record.status == "open" and _same_place_and_text(records[row], record):
                 in_place[row] = record
                 continue

@@ -19,9 +19,9 @@ STATUSES = ("open", "closed")
 RINGS = ("grid", "area", "street", "district")
 
 # Staff type these in Chinese as often as in English; both mean the same value.
-_SIDE_ALIASES = {"企业": "enterprise", "社区": "community"}
-_KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
-_RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
+SIDE_ALIASES = {"企业": "enterprise", "社区": "community"}
+KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
+RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
 
 MAX_ID_CHARS = 200
 # Control characters other than tab and line breaks.
@@ -114,6 +114,23 @@ def _id(raw: Mapping[str, Any], field: str = "id", required: bool = True) -> str
     return text
 
 
+def accepted_values(choices: tuple[str, ...], aliases: Mapping[str, str]) -> tuple[str, ...]:
+    """Every spelling a choice field accepts: the values and their aliases (for the API's schema)."""
+    return (*choices, *aliases)
+
+
+def check_id(value: str, field: str = "id") -> str:
+    """The id rules of the record parsers, for a single value (the API's fields use them too)."""
+    return _id({field: value}, field, required=False)
+
+
+def check_text(value: str, field: str = "text") -> str:
+    """The character rule of the record parsers' text fields, for a single value; the text unchanged."""
+    if _CONTROL_CHAR.search(value):
+        raise RecordError(field, "text without control characters such as NUL", value[:60])
+    return value
+
+
 def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False) -> str:
     value = raw.get(field)
     if _missing(value):
@@ -125,9 +142,8 @@ def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False
     if len(value) > limit:
         # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
         raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
-    if _CONTROL_CHAR.search(value):
-        # PostgreSQL refuses NUL in text, and nobody means to send one: the same rule as the API's.
-        raise RecordError(field, "text without control characters such as NUL", value[:60])
+    # PostgreSQL refuses NUL in text, and nobody means to send one (the API runs this same check).
+    check_text(value, field)
     text = value.strip()
     # NFKC is enough to tell: punctuation stays punctuation in every later step of normalize.
     if required and not _WORD_CHAR.search(unicodedata.normalize("NFKC", text)):
@@ -219,7 +235,7 @@ def _common(raw: Mapping[str, Any]) -> dict[str, Any]:
         "description": _text(raw, "description", MAX_TEXT_CHARS),
         "category": normalize(_text(raw, "category", MAX_TITLE_CHARS)),
         "grid": _id(raw, "grid", required=False),
-        "side": _choice(raw, "side", SIDES, _SIDE_ALIASES, ""),
+        "side": _choice(raw, "side", SIDES, SIDE_ALIASES, ""),
         "lat": lat,
         "lon": lon,
         "status": _choice(raw, "status", STATUSES, {}, "open"),
@@ -232,7 +248,7 @@ def parse_need(raw: Mapping[str, Any] | Need) -> Need:
         return raw
     fields = _common(raw)
     return Need(**fields, deadline=_date(raw, "deadline"),
-                ring=_choice(raw, "ring", RINGS, _RING_ALIASES, "district"))
+                ring=_choice(raw, "ring", RINGS, RING_ALIASES, "district"))
 
 
 def parse_resource(raw: Mapping[str, Any] | Resource) -> Resource:
@@ -256,7 +272,7 @@ def parse_grid(raw: Mapping[str, Any] | Grid) -> Grid:
     return Grid(
         id=_id(raw),
         name=_text(raw, "name", MAX_TITLE_CHARS),
-        kind=_choice(raw, "kind", GRID_KINDS, _KIND_ALIASES, "point"),
+        kind=_choice(raw, "kind", GRID_KINDS, KIND_ALIASES, "point"),
         parent=_id(raw, "parent", required=False),
         street=_text(raw, "street", MAX_TITLE_CHARS),
     )

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, text
 
-from api import audit, lists
+from api import audit, lists, metrics
 from api.deps import Admin, Analyst, Platform, SessionDep
 from api.escalation import escalate
 from api.keys import create_key, revoke_key
@@ -67,6 +67,13 @@ def run_escalation(principal: Platform, session: SessionDep):
 @ops.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@ops.get("/metrics", include_in_schema=False)
+def prometheus_metrics() -> Response:
+    """Prometheus text format: latency by route, matching, suggestions, batches, refits, index, drift."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 @ops.get("/readyz", summary="Database, engine and model ready; 503 naming what is not",
