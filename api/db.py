@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 from alembic import command
@@ -14,8 +13,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.packaged import packaged
+
 T = TypeVar("T")
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = packaged("api.migrations")
 
 
 # How long a writer waits for SQLite's write lock before the request is answered 503 + Retry-After.

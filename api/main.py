@@ -10,7 +10,6 @@ import logging
 import math
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -38,13 +37,14 @@ from api.settings import Settings
 from api.web import templates
 from matcher import Matcher, registry
 from matcher.errors import RecordError
+from matcher.packaged import packaged
 from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
 from matcher.threads import limit_blas
 
 log = logging.getLogger("duijie.service")
 # Seconds between prunes of the change log and sweeps for batch jobs a dead process left running.
 HOUSEKEEPING_S = 60.0
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = packaged("api", "static")
 
 
 async def _escalate_periodically(app: FastAPI, interval: float) -> None:

@@ -8,8 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matcher.records import RINGS
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from matcher.scoring import MODELS_DIR
 
 
 class Settings(BaseSettings):

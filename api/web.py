@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request, Response, status
@@ -13,9 +12,11 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
+from matcher.packaged import packaged
+
 COOKIE = "duijie_session"
 MAX_AGE_S = 12 * 3600  # one working day
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+templates = Jinja2Templates(directory=packaged("api", "templates"))
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
+from matcher.packaged import packaged
 from matcher.pipeline import Matcher
 from matcher.readers import load_list
 from matcher.suggestion import Assignment, Suggestion
 from matcher.writers import write_rows
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_DIR = packaged("duijie_data", "demo")
 COLUMNS = ("need_id", "rank", "resource_id", "score", "status", "reasons", "features")
 
 

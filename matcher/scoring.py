@@ -12,10 +12,11 @@ import numpy as np
 from scipy.special import expit
 
 from matcher.features import FEATURES
+from matcher.packaged import packaged
 from matcher.trees import TREES_FORMAT, TreeScorer
 
 MODEL_FORMAT = "duijie-linear/1"
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = packaged("duijie_models")
 DEFAULT_MODEL_DIR = MODELS_DIR / "default"
 # The model for matching by words alone (encoder "none"): it gives the embedding cosine no weight.
 LEXICAL_MODEL_DIR = MODELS_DIR / "lexical"

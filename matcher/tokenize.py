@@ -11,7 +11,9 @@ from pathlib import Path
 
 import jieba
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "dict"
+from matcher.packaged import packaged
+
+DATA_DIR = packaged("duijie_data", "dict")
 DEFAULT_DICTIONARY = DATA_DIR / "domain.txt"
 DEFAULT_STOPWORDS = DATA_DIR / "stopwords.txt"
 DEFAULT_SYNONYMS = DATA_DIR / "synonyms.tsv"

@@ -1,0 +1,1 @@
+"""Dictionaries and demo lists shipped with Duijie (installed as the package duijie_data)."""

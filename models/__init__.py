@@ -1,0 +1,1 @@
+"""Scoring model versions shipped with Duijie (installed as the package duijie_models)."""
