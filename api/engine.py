@@ -12,6 +12,7 @@ newer rebuild overtook discards itself.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import metrics
-from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow
+from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow, now
 from matcher import Matcher, Need, Resource
 from matcher.encode import EmbeddingCache
 from matcher.records import Grid
@@ -35,6 +36,8 @@ from matcher.tokenize import Tokenizer
 log = logging.getLogger("duijie.engine")
 # Up to this many resources a refit takes well under a second, so it runs in the writing request.
 SMALL_INDEX = 2000
+# Embeddings are stamped when inserted and seen once committed: look back this far for slow commits.
+EMBEDDINGS_MARGIN = dt.timedelta(seconds=30)
 
 
 def need_record(row: NeedRow) -> Need:
@@ -63,6 +66,10 @@ class Snapshot(NamedTuple):
     def model_version(self) -> str:
         return self.scorer.version
 
+    def min_score(self, setting: float | None) -> float:
+        """The service's setting, or else the minimum score this snapshot's model recommends."""
+        return model_min_score(self.scorer) if setting is None else float(setting)
+
     def top_k(self, needs: Sequence[Need], k: int) -> list[list[Suggestion]]:
         if self.matcher is None:
             return [[] for _ in needs]
@@ -70,6 +77,7 @@ class Snapshot(NamedTuple):
 
     def assign(self, needs: Sequence[Need], k: int, min_score: float,
                on_progress: Callable[[float], None] | None = None) -> Assignment:
+        """A global assignment; `min_score` as resolved by min_score() on this same snapshot."""
         if self.matcher is None:
             return Assignment([], {n.id: "no_candidate: no open resource is listed yet" for n in needs})
         return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress)
@@ -132,6 +140,7 @@ class EngineState:
             return self._fit_from_database()
 
     def _fit_from_database(self) -> Matcher | None:
+        self._load_embeddings()  # texts other workers encoded are not encoded again
         with self._readers() as session:
             resources = [resource_record(r) for r in session.scalars(
                 select(ResourceRow).where(ResourceRow.status == "open").order_by(ResourceRow.id))]
@@ -146,12 +155,25 @@ class EngineState:
 
     # ------------------------------------------------------------- embeddings
     def _load_embeddings(self) -> None:
+        """Load the stored embeddings: all at start, then those other workers stored since the last look
+        (so a worker never encodes a text another one already did)."""
+        stmt = select(EmbeddingRow.key, EmbeddingRow.vector, EmbeddingRow.created_at).where(
+            EmbeddingRow.model == self._cache.model)
+        since = getattr(self, "_embeddings_seen_at", None)
+        if since is not None:
+            stmt = stmt.where(EmbeddingRow.created_at > since - EMBEDDINGS_MARGIN)
         with self._readers() as session:
-            rows = session.execute(select(EmbeddingRow.key, EmbeddingRow.vector)
-                                   .where(EmbeddingRow.model == self._cache.model)).all()
+            rows = [r for r in session.execute(stmt) if r.key not in self._cache]
+            if since is None or rows:
+                latest = _aware(session.scalar(select(func.max(EmbeddingRow.created_at))))
+                self._embeddings_seen_at = max(filter(None, (latest, since)), default=None) or now()
         if rows:
-            vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in rows])
-            self._cache.load_arrays(np.array([key for key, _ in rows], dtype="S32"), vectors)
+            vectors = np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows])
+            self._cache.load_arrays(np.array([r.key for r in rows], dtype="S32"), vectors)
+
+    def load_new_embeddings(self) -> None:
+        """Embeddings stored by other workers since the last call (the change-log follower calls it)."""
+        self._load_embeddings()
 
     def store_embeddings(self) -> None:
         """Write the embeddings encoded since the last call, in a transaction of their own.
@@ -305,23 +327,32 @@ class EngineState:
         return self._tokenizer
 
     def min_score(self, setting: float | None) -> float:
-        """The service's minimum score: its setting, or else the one the active model recommends."""
-        return model_min_score(self.scorer) if setting is None else float(setting)
+        """The service's minimum score now: its setting, or else the one the active model recommends."""
+        return self._snapshot.min_score(setting)
 
     @property
     def model_version(self) -> str:
         return self._snapshot.model_version
 
-    def top_k(self, needs: Sequence[Need], k: int) -> tuple[list[list[Suggestion]], str]:
-        """Each need's top k, and the model version of the snapshot that scored them."""
+    def top_k(self, needs: Sequence[Need], k: int, min_score: float | None = None
+              ) -> tuple[list[list[Suggestion]], str, float]:
+        """Each need's top k, the model version of the snapshot that scored them and that snapshot's
+        minimum score (`min_score` when set, else its model's): one snapshot answers all three."""
         snapshot = self._snapshot
-        return snapshot.top_k(needs, k), snapshot.model_version
+        return snapshot.top_k(needs, k), snapshot.model_version, snapshot.min_score(min_score)
 
-    def assign(self, needs: Sequence[Need], k: int, min_score: float,
-               on_progress: Callable[[float], None] | None = None) -> tuple[Assignment, str]:
-        """A global assignment on the snapshot current at its start, and that snapshot's model version."""
+    def assign(self, needs: Sequence[Need], k: int, min_score: float | None,
+               on_progress: Callable[[float], None] | None = None) -> tuple[Assignment, str, float]:
+        """A global assignment on the snapshot current at its start, that snapshot's model version and the
+        minimum score it used (`min_score` when set, else the snapshot model's)."""
         snapshot = self._snapshot
-        return snapshot.assign(needs, k, min_score, on_progress), snapshot.model_version
+        threshold = snapshot.min_score(min_score)
+        return snapshot.assign(needs, k, threshold, on_progress), snapshot.model_version, threshold
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; the service writes them in UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _apply(matcher: Matcher | None, op: str, resources: Sequence[Resource]) -> Matcher | None:

@@ -94,7 +94,8 @@ class BatchRunner:
         self._running = BatchLock(db)
         self.thread: threading.Thread | None = None
 
-    def start(self, filters: dict[str, Any], k: int, min_score: float, principal: Principal) -> BatchJobRow:
+    def start(self, filters: dict[str, Any], k: int, min_score: float | None, principal: Principal) -> BatchJobRow:
+        """Start a batch; `min_score` None uses the minimum of the model the batch scores with."""
         if not self._running.acquire():
             raise ConflictError("a batch match is already running; poll its status first")
         try:
@@ -121,7 +122,7 @@ class BatchRunner:
         with self._sessions() as session, session.begin():
             session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id).values(progress=round(share * 0.9, 3)))
 
-    def _run(self, job_id: str, filters: dict[str, Any], k: int, min_score: float) -> None:
+    def _run(self, job_id: str, filters: dict[str, Any], k: int, min_score: float | None) -> None:
         started, outcome = time.perf_counter(), "failed"
         try:
             self._progress(job_id, 0.0)
@@ -132,11 +133,11 @@ class BatchRunner:
                 done = served(session)
             needs = [n for n in needs if n.id not in done]
             # The batch runs on the snapshot current at its start; requests meanwhile use newer ones freely.
-            result, version = self._engine.assign(needs, k=k, min_score=min_score,
+            result, version, used = self._engine.assign(needs, k=k, min_score=min_score,
                                                   on_progress=lambda share: self._progress(job_id, share))
             summary = {
                 "needs": len(needs), "pairs": len(result.pairs), "unmatched": len(result.unmatched),
-                "total_score": round(result.total_score, 4), "model_version": version,
+                "total_score": round(result.total_score, 4), "model_version": version, "min_score": used,
                 "unmatched_by_reason": dict(Counter(r.split(":")[0] for r in result.unmatched.values())),
                 "unmatched_needs": result.unmatched,
             }

@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -91,6 +92,7 @@ async def _follow_changes(app: FastAPI, interval: float) -> None:
         await asyncio.sleep(interval)
         rounds += 1
         try:
+            await asyncio.to_thread(app.state.engine.load_new_embeddings)
             found = await asyncio.to_thread(app.state.changes.poll)
             if found.resources or found.grids:
                 await asyncio.to_thread(app.state.engine.follow, found.resources, found.grids)
@@ -146,7 +148,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db)
         if demo_loaded:
-            job = app.state.batches.start({}, settings.match_k, app.state.engine.min_score(settings.min_score), SYSTEM)
+            job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
         tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s)),
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
 
     app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan,
                   description="Pairs needs (需求) with resources (资源) and keeps the projects list (项目清单).")
+    app.openapi = lambda: _openapi(app)
     app.state.settings = settings
     app.state.session_secret = settings.session_secret or secrets.token_hex(32)
     for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
@@ -222,6 +225,42 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
 
     return app
+
+
+# Error answers every route may give, documented with the shape they have: {"detail": "..."}.
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+ERRORS = {"401": "no API key, or an unknown or revoked one", "403": "the key's role or grids may not do this",
+          "503": "the database is busy or away: retry after the Retry-After seconds"}
+WRITE_ERRORS = {"409": "conflicts with stored data (decided, full, a duplicate id with other content)",
+                "413": "the body is larger than the service accepts"}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """The OpenAPI document with bearer keys and the error answers declared beside the successes."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = {
+        "type": "object", "title": "Problem", "required": ["detail"],
+        "properties": {"detail": {"type": "string", "description": "what was wrong, naming the field or record"}}}
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer",
+                                                "description": "an API key from `duijie keys create`"}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            public = path in ("/healthz", "/readyz")
+            if not public:
+                operation["security"] = [{"bearer": []}]
+            for code, text in {**({} if public else ERRORS),
+                               **(WRITE_ERRORS if method in ("post", "patch") else {}),
+                               **({"404": "no record with that id"} if "{" in path else {})}.items():
+                responses.setdefault(code, {"description": text, "content": {"application/json": {"schema": PROBLEM}}})
+            if "422" in responses:  # the body's shape (a list of field errors) or a record rule (one message)
+                content = responses["422"].setdefault("content", {}).setdefault("application/json", {})
+                content["schema"] = {"anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"}, PROBLEM]}
+    app.openapi_schema = schema
+    return schema
 
 
 DOMAIN_STATUS = {NotFoundError: status.HTTP_404_NOT_FOUND, ConflictError: status.HTTP_409_CONFLICT,

@@ -59,7 +59,7 @@ def _open_need(session: Session, need_id: str, principal: Principal) -> NeedRow:
     return need
 
 
-def match_need(session: Session, engine: EngineState, need_id: str, k: int, min_score: float,
+def match_need(session: Session, engine: EngineState, need_id: str, k: int, min_score: float | None,
                principal: Principal) -> Matched:
     """Top-k for one stored need; those at or above `min_score` are kept as pending suggestions.
 
@@ -72,8 +72,8 @@ def match_need(session: Session, engine: EngineState, need_id: str, k: int, min_
     with session.begin():
         need = need_record(_open_need(session, need_id, principal))
     # One snapshot scores the need and names its model, so each stored row names the model that scored it.
-    with metrics.MATCH.time():
-        (suggestions,), version = engine.top_k([need], k=k)
+    with metrics.MATCH.time():  # min_score None: the minimum of the model that scored
+        (suggestions,), version, min_score = engine.top_k([need], k=k, min_score=min_score)
     kept = [s for s in suggestions if s.score >= min_score]
     with session.begin():
         _open_need(session, need_id, principal)

@@ -1,4 +1,5 @@
-"""Property-based run over the service's own OpenAPI schema: no request, valid or not, gets a 500.
+"""Property-based run over the service's own OpenAPI schema: no request, valid or not, gets a 500, and
+every documented answer matches its schema.
 
 Runs against PostgreSQL when CI provides it (the stricter backend: it refuses NUL in text), else SQLite.
 """
@@ -11,6 +12,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from api.main import create_app
 from tests.api_helpers import POSTGRES_URL, Service, database, settings_for
@@ -41,3 +43,5 @@ def running_service():
 def test_api_schema_no_server_errors(case):
     response = case.call(headers={"Authorization": f"Bearer {KEYS['admin']}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
+    # Every answer whose status the schema documents has the documented shape and content type.
+    case.validate_response(response, checks=[response_schema_conformance, content_type_conformance])

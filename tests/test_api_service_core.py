@@ -284,3 +284,14 @@ def test_kill_9_during_accepts_and_a_batch_keeps_the_lists_consistent(tmp_path):
             for resource in session.scalars(select(ResourceRow)):
                 assert resource.taken == sum(p.resource_id == resource.id for p in live) <= resource.capacity
         engine.dispose()
+
+
+def test_a_worker_loads_the_embeddings_another_stored_instead_of_encoding(url):
+    # The second worker's follower is idle here (an hour between rounds): the test takes its round.
+    with service(url) as first, service(url, change_poll_s=3600) as second:
+        first.load_lists()
+        stored = set(first.app.state.engine._cache._rows)
+        second.app.state.engine.load_new_embeddings()
+        cache = second.app.state.engine._cache
+        assert stored and stored <= set(cache._rows)
+        assert not cache.take_fresh()[0]  # loaded, none encoded here

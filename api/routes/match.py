@@ -28,7 +28,7 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
         need_id = need.id
     else:
         need_id = body.need_id
-    matched = match_need(session, engine, need_id, body.k, engine.min_score(settings.min_score), principal)
+    matched = match_need(session, engine, need_id, body.k, settings.min_score, principal)
     return {"suggestions": matched.suggestions, "min_score": matched.min_score,
             "below_min_score": matched.below_min_score}
 
@@ -37,7 +37,7 @@ def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: 
              summary="Start a global capacity-aware assignment over open needs (409 while one runs)")
 def batch(body: BatchRequest, principal: Platform, request: Request, settings: SettingsDep, engine: EngineDep):
     filters = body.model_dump(exclude={"k", "min_score"}, exclude_none=True)
-    min_score = engine.min_score(settings.min_score) if body.min_score is None else body.min_score
+    min_score = settings.min_score if body.min_score is None else body.min_score  # None: the batch model's
     return request.app.state.batches.start(filters, body.k, min_score, principal)
 
 

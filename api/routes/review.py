@@ -213,5 +213,5 @@ def escalated(request: Request, principal: Staff, session: SessionDep, notice: s
 def rematch(request: Request, need_id: str, principal: Staff, session: SessionDep, engine: EngineDep,
             settings: SettingsDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
-    match_need(session, engine, need_id, 10, engine.min_score(settings.min_score), principal)
+    match_need(session, engine, need_id, 10, settings.min_score, principal)
     return back("/review", "matched")

@@ -24,8 +24,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_index_events_created_at', 'index_events', ['created_at'], unique=False)
+    # Workers load the embeddings others stored since their last look, by time.
+    op.create_index('ix_embeddings_created_at', 'embeddings', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_embeddings_created_at', table_name='embeddings')
     op.drop_index('ix_index_events_created_at', table_name='index_events')
     op.drop_table('index_events')
