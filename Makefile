@@ -41,6 +41,7 @@ bench: install
 	# The one-time encoding of the 81k business scopes takes about an hour on two cores; it resumes.
 	$(PY) -m bench.speed --part encode
 	$(PY) -m bench.speed --part hybrid
+	$(PY) -m bench.load
 
 demo-data: install
 	$(PY) data/demo/generate.py

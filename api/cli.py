@@ -129,9 +129,29 @@ def _serve(args: argparse.Namespace) -> int:
               "hold an index the others' writes never reach. Use one worker with SQLite.", file=sys.stderr)
         return 2
     _prepare_workers(settings)
-    uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info", log_config=None)
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.main:create_app", factory=True, host=settings.host, port=settings.port,
+                            workers=settings.workers, log_level="info", log_config=None)
+    Multiprocess(config, sockets=[_listener(settings.host, settings.port)]).run()
     return 0
+
+
+def _listener(host: str, port: int):
+    """The workers' shared listening socket, created with proto IPPROTO_TCP.
+
+    uvicorn's own (`uvicorn.run(workers=N)`) leaves proto 0, so asyncio never sets TCP_NODELAY on the
+    accepted connections and every keep-alive request after the first waits ~40 ms for a delayed ACK
+    (uvicorn issue 3149; measured here: /healthz 44 ms with two workers, 0.9 ms with one).
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 def _prepare_workers(settings) -> None:

@@ -295,3 +295,29 @@ def test_a_worker_loads_the_embeddings_another_stored_instead_of_encoding(url):
         cache = second.app.state.engine._cache
         assert stored and stored <= set(cache._rows)
         assert not cache.take_fresh()[0]  # loaded, none encoded here
+
+
+def test_workers_listener_gives_accepted_connections_tcp_nodelay():
+    """uvicorn's own multi-worker socket leaves Nagle on (each keep-alive answer waited ~40 ms)."""
+    import asyncio
+    import socket
+
+    from api.cli import _listener
+
+    async def accepted_nodelay() -> int:
+        listener = _listener("127.0.0.1", 0)
+        seen: list[int] = []
+
+        async def handle(reader, writer) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        while not seen:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return seen[0]
+
+    assert asyncio.run(accepted_nodelay()) != 0
