@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
 
     escalate = commands.add_parser("escalate", help="flag overdue needs without a project and widen their ring")
     escalate.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
+    report = commands.add_parser("report", help="the month's figures per street and grid as an Excel workbook",
+                                 description="Write the monthly report of the three lists: figures per street and "
+                                 "per grid, the projects formed in the month, the needs overdue now, and a chart.")
+    report.add_argument("--month", required=True, help="the month, YYYY-MM (e.g. 2026-11)")
+    report.add_argument("--out", type=Path, required=True, help="the .xlsx file to write")
+    report.add_argument("--street", help="one street only")
+    report.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
     _add_training(commands)
     return parser
 
@@ -359,11 +366,32 @@ def audit_cli(session, action: str, version: str) -> None:
     audit.record(session, (None, "cli"), action, "model", version)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from api.report import month_bounds, write_month_report
+
+    try:
+        first, last = month_bounds(args.month)
+    except ValueError as exc:
+        print(f"duijie: error: {exc}", file=sys.stderr)
+        return 2
+    if args.out.suffix.lower() != ".xlsx":
+        print(f"duijie: error: out: expected a file ending in .xlsx, got {args.out.name!r}", file=sys.stderr)
+        return 2
+    sessions = _sessions(args)
+    with sessions() as session:
+        figures = write_month_report(session, first, last, args.out, street=args.street)
+    print(f"{args.month}: {figures['needs_posted']} needs, {figures['resources_posted']} resources, "
+          f"{figures['projects_formed']} projects formed, {figures['needs_overdue']} needs overdue")
+    print(f"written: {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("match", "demo", "train"):
         limit_blas(1)  # the engine's query-path products are small; see matcher/threads.py
-    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "train": _train, "models": _models}
+    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "train": _train, "models": _models,
+                "report": _report}
     if args.command in handlers:
         return handlers[args.command](args)
     return engine_cli.run(args)

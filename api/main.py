@@ -32,7 +32,7 @@ from api.jobs import BatchLock, BatchRunner, mark_interrupted
 from api.limits import BodyLimit
 from api.models_state import active_model_dir, active_version
 from api.observe import RequestContext, configure_logging
-from api.routes import admin, match, models, projects, review, suggestions
+from api.routes import admin, match, models, projects, review, stats, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.settings import Settings
 from api.web import templates
@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     app.state.settings = settings
     app.state.session_secret = settings.session_secret or secrets.token_hex(32)
     for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
-                   admin.ops, models.router, review.router):
+                   admin.ops, models.router, review.router, stats.router):
         app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes)

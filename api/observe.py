@@ -63,6 +63,7 @@ def configure_logging(json_logs: bool = True, level: int = logging.INFO) -> None
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our access line carries the route and request id
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per outgoing request is noise here
 
 
 class RequestContext:

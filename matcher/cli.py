@@ -17,7 +17,11 @@ from matcher.suggestion import Assignment, Suggestion
 from matcher.writers import write_rows
 
 DEMO_DIR = packaged("duijie_data", "demo")
-COLUMNS = ("need_id", "rank", "resource_id", "score", "status", "reasons", "features")
+COLUMNS = ("need_id", "need_title", "rank", "resource_id", "resource_title", "score", "status", "reasons", "features")
+# Column names of CSV and XLSX outputs, which staff open in Excel beside the Chinese reasons.
+HEADERS = {"need_id": "需求编号", "need_title": "需求标题", "rank": "名次", "resource_id": "资源编号",
+           "resource_title": "资源标题", "score": "评分", "status": "结果", "reasons": "理由", "features": "特征"}
+STATUS_WORDS = {"paired": "已配对", "suggested": "推荐", "unmatched": "未配对", "no_candidate": "无候选"}
 
 
 DESCRIPTION = ("Duijie (对接): pair needs (需求) with resources (资源). Lists are JSONL, CSV or XLSX files "
@@ -138,7 +142,11 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
         print(f"  {pair.score:.3f}  {titles[pair.need_id]}  ⇄  {titles[pair.resource_id]}")
         print(f"         {'；'.join(pair.reasons)}")
     if args.out:
-        write_rows(args.out, _rows(result, [n.id for n in needs.records]), COLUMNS)
+        rows = [{**row, "need_title": titles.get(row.get("need_id"), ""),
+                 "resource_title": titles.get(row.get("resource_id"), "") if row.get("resource_id") else "",
+                 "status": STATUS_WORDS.get(row["status"], row["status"]) if args.out.suffix.lower() != ".jsonl"
+                 else row["status"]} for row in _rows(result, [n.id for n in needs.records])]
+        write_rows(args.out, rows, COLUMNS, None if args.out.suffix.lower() == ".jsonl" else HEADERS)
         print(f"\nwritten: {args.out}")
     return 0
 

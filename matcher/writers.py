@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,13 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_rows(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Path:
-    """Write rows with the given columns; the format follows the file extension."""
+def write_rows(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               headers: Mapping[str, str] | None = None) -> Path:
+    """Write rows with the given columns; the format follows the file extension.
+
+    `headers` names the columns of a CSV or XLSX file (for people: Chinese); JSONL keeps the keys.
+    """
+    titles = [(headers or {}).get(c, c) for c in columns]
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -39,14 +44,14 @@ def write_rows(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequen
                 # The BOM lets Excel, which staff open CSVs with, read the Chinese text right.
                 out.write("\ufeff")
                 writer = csv.writer(out)
-                writer.writerow(columns)
+                writer.writerow(titles)
                 writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
         if suffix == ".xlsx":
             import openpyxl
 
             book = openpyxl.Workbook(write_only=True)
             sheet = book.create_sheet("duijie")
-            sheet.append(list(columns))
+            sheet.append(titles)
             for row in rows:
                 sheet.append([_cell(row.get(c)) for c in columns])
             book.save(tmp)

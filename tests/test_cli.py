@@ -27,9 +27,11 @@ def test_cli_demo_end_to_end_writes_summary_and_pairs(tmp_path, capsys):
     for label in ("needs", "resources", "pairs made", "unmatched", "total score", "time taken", "best pairs"):
         assert label in printed
     rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
-    assert len({r["need_id"] for r in rows}) == 320
+    assert len({r["需求编号"] for r in rows}) == 320
+    # Titles beside the ids, and Chinese column names and results for Excel.
+    assert all(r["需求标题"] for r in rows) and any(r["资源标题"] for r in rows)
     # Every demo need was written with a resource that serves it; an unmatched one would carry its reason.
-    assert "paired" in {r["status"] for r in rows} <= {"paired", "unmatched"}
+    assert "已配对" in {r["结果"] for r in rows} <= {"已配对", "未配对"}
 
 
 def test_cli_match_top_k_jsonl(lists, tmp_path, capsys):

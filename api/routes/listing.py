@@ -7,7 +7,7 @@ per-list functions at runtime, and they are local to `build`.
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, UploadFile, status
 from fastapi import Path as FastPath
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import lists
+from api import exports, lists
 from api.deps import EngineDep, Platform, Reader, SessionDep, SettingsDep
 from api.engine import need_record, resource_record
 from api.schemas import Page, UploadResult
@@ -27,6 +27,8 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 # Database integer keys are 32-bit on PostgreSQL; a larger number can name no row.
 RowId = Annotated[int, FastPath(ge=1, le=2_147_483_647)]
+EXPORT_TITLES = {"needs": "需求清单", "resources": "资源清单", "grids": "网格"}
+EXPORT_COLUMNS = {"needs": exports.NEED_COLUMNS, "resources": exports.RESOURCE_COLUMNS, "grids": exports.GRID_COLUMNS}
 # Far above a real list upload; refuses before reading a runaway body into memory twice.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -97,13 +99,19 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
         return UploadResult(created=len(created), unchanged=len(loaded.records) - len(created),
                             skipped=[str(e).replace(str(path), file.filename or "file") for e in loaded.skipped])
 
-    @router.get("", response_model=Page[public_model], summary=f"List {kind} with filters and pagination")
+    @router.get("", response_model=Page[public_model], summary=f"List {kind} with filters and pagination "
+                "(format=xlsx: all of them as an Excel sheet)", responses={200: {"content": {exports.XLSX: {}}}})
     def list_(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
               category: str | None = None, side: str | None = None, status_: Annotated[
                   str | None, Query(alias="status")] = None, escalated: bool | None = None,
-              limit: Limit = 50, offset: Offset = 0):
+              limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
         stmt = lists.query(kind, principal, grid=grid, street=street, category=category, side=side,
                            status_=status_, escalated=escalated)
+        if format == "xlsx":  # every matching row (limit and offset page the JSON only)
+            grids = {g.id: g for g in session.scalars(select(GridRow))}
+            rows = (exports.plain(row, grids) for row in session.scalars(stmt.limit(exports.MAX_ROWS)))
+            sheet = exports.Sheet(EXPORT_TITLES[kind], EXPORT_COLUMNS[kind], rows)
+            return exports.xlsx_response([sheet], f"{EXPORT_TITLES[kind]}.xlsx")
         return lists.page(session, stmt, limit, offset)
 
     @router.get("/{record_id}", response_model=public_model, summary=f"Read one {entity}")

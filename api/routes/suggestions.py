@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from api import decisions, lists
+from api import decisions, exports, lists
 from api.db import in_transaction
 from api.deps import EngineDep, Reader, Reviewer, SessionDep
 from api.routes.listing import Limit, Offset, RowId
@@ -18,18 +18,22 @@ router = APIRouter(prefix="/v1/suggestions", tags=["suggestions"])
 Status = Literal["pending", "accepted", "rejected", "superseded", "withdrawn"]
 
 
-@router.get("", response_model=Page[SuggestionPublic], summary="List suggestions (staff see their own grids only)")
+@router.get("", response_model=Page[SuggestionPublic], summary="List suggestions (staff see their own grids only); "
+            "format=xlsx: all of them, titles beside ids", responses={200: {"content": {exports.XLSX: {}}}})
 def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
                      status_: Annotated[Status | None, Query(alias="status")] = None, need_id: str | None = None,
-                     limit: Limit = 50, offset: Offset = 0):
+                     limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
     stmt = select(SuggestionRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
     stmt = lists.in_place(stmt, NeedRow.grid, principal, grid=grid, street=street)
     if status_ is not None:
         stmt = stmt.where(SuggestionRow.status == status_)
     if need_id is not None:
         stmt = stmt.where(SuggestionRow.need_id == need_id)
-    return lists.page(session, stmt.order_by(NeedRow.deadline, SuggestionRow.score.desc(), SuggestionRow.id),
-                      limit, offset)
+    stmt = stmt.order_by(NeedRow.deadline, SuggestionRow.score.desc(), SuggestionRow.id)
+    if format == "xlsx":
+        return exports.xlsx_response([exports.Sheet("推荐配对", exports.SUGGESTION_COLUMNS,
+                                                    exports.with_titles(session, stmt))], "推荐配对.xlsx")
+    return lists.page(session, stmt, limit, offset)
 
 
 @router.get("/{suggestion_id}", response_model=SuggestionPublic, summary="Read one suggestion")
