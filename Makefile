@@ -6,7 +6,11 @@ PG_TEST_URL := postgresql://duijie:duijie@127.0.0.1:5432/duijie
 
 .PHONY: install run test lint bench demo demo-data clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed api/static/vendor/echarts/VERSION
+
+# ECharts for the statistics page, from the npm registry with a pinned SHA-512 (Python only, no Node.js).
+api/static/vendor/echarts/VERSION: scripts/fetch_echarts.py
+	$(PYTHON) scripts/fetch_echarts.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +46,7 @@ bench: install
 	$(PY) -m bench.speed --part encode
 	$(PY) -m bench.speed --part hybrid
 	$(PY) -m bench.load
+	$(PY) -m bench.stats
 
 demo-data: install
 	$(PY) data/demo/generate.py

@@ -10,9 +10,10 @@ from __future__ import annotations
 class DomainError(Exception):
     """A refused operation, with a message that names the record and what was expected."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, zh: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.zh = zh  # what the review page shows staff, when it differs from the API's words
 
 
 class NotFoundError(DomainError):

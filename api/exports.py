@@ -14,15 +14,15 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from api import labels
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Most a cell is widened to (characters); longer text wraps in Excel when the user asks.
 MAX_WIDTH = 60
 # Rows one export writes at most: a district's lists fit many times over; beyond, filter first.
 MAX_ROWS = 200_000
-SIDE_LABELS = {"enterprise": "企业", "community": "社区", "": ""}
-STATUS_LABELS = {"open": "开放", "closed": "已关闭", "pending": "待审核", "accepted": "已接受", "rejected": "已拒绝",
-                 "superseded": "已被替代", "withdrawn": "已撤回", "active": "进行中", "completed": "已完成",
-                 "cancelled": "已取消"}
+SIDE_LABELS = {**labels.SIDES, "": ""}
+STATUS_LABELS = labels.STATUSES
 
 
 class Sheet(NamedTuple):
@@ -114,7 +114,7 @@ STATS_COLUMNS = [("key", "分组"), ("needs_posted", "发布需求"), ("resource
                  ("needs_escalated", "已上报需求"), ("escalated_ring", "上报后匹配范围"), ("grids", "网格数"),
                  ("grids_with_project", "有项目的网格"), ("grid_coverage", "网格覆盖率")]
 GROUP_LABELS = {"street": "街道", "grid": "网格", "category": "类别", "month": "月份", None: "全部"}
-RING_LABELS = {"grid": "本网格", "area": "本片区", "street": "本街道", "district": "全区"}
+RING_LABELS = labels.RINGS
 
 
 def plain(row: Any, grids: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from api.jobs import BatchLock, BatchRunner, mark_interrupted
 from api.limits import BodyLimit
 from api.models_state import active_model_dir, active_version
 from api.observe import RequestContext, configure_logging
-from api.routes import admin, match, models, projects, review, stats, suggestions
+from api.routes import admin, match, models, pages, projects, review, stats, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.settings import Settings
 from api.web import templates
@@ -161,15 +161,16 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         app.state.batches.wait(timeout=30)
         db.dispose()
 
-    app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Pairs needs (需求) with resources (资源) and keeps the projects list (项目清单).")
     app.openapi = lambda: _openapi(app)
     app.state.settings = settings
     app.state.session_secret = settings.session_secret or secrets.token_hex(32)
     for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
-                   admin.ops, models.router, review.router, stats.router):
+                   admin.ops, models.router, review.router, stats.router, pages.router):
         app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
+    app.mount("/docs-static", StaticFiles(directory=packaged("fastapi_offline", "static")), name="docs-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestContext)  # outermost: every answer, a 413 included, carries the request id
 
@@ -189,7 +190,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         # The one place where what went wrong in the lists, decisions and jobs becomes an HTTP status.
         code = DOMAIN_STATUS[type(exc)]
         if request.url.path.startswith("/review"):
-            return _error_page(request, code, exc.message)
+            return _error_page(request, code, exc.zh or exc.message)
         return JSONResponse({"detail": exc.message}, status_code=code)
 
     @app.exception_handler(RequestValidationError)

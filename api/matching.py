@@ -50,12 +50,12 @@ class Matched(NamedTuple):
 def _open_need(session: Session, need_id: str, principal: Principal) -> NeedRow:
     need = session.get(NeedRow, need_id)
     if need is None:
-        raise NotFoundError(f"need {need_id!r} not found")
+        raise NotFoundError(f"need {need_id!r} not found", zh=f"需求 {need_id} 不存在")
     forbid_grid(principal, need.grid)
     if need.status != "open":
-        raise ConflictError(f"need {need.id!r} is closed: reopen it before matching")
+        raise ConflictError(f"need {need.id!r} is closed: reopen it before matching", zh="该需求已关闭")
     if served(session, [need.id]):
-        raise ConflictError(f"need {need.id!r} already has a project")
+        raise ConflictError(f"need {need.id!r} already has a project", zh="该需求已建立项目")
     return need
 
 

@@ -26,4 +26,4 @@ def forbid_grid(principal: Principal, grid: str) -> None:
     """Refuse a staff key acting on a grid it is not bound to."""
     if not principal.sees(grid):
         raise ForbiddenError(f"staff key may not act on grid '{grid}': it is bound to {len(principal.grids)} "
-                             f"other grid(s)")
+                             f"other grid(s)", zh=f"您的账号无权处理网格 {grid} 的事项（只能处理本人负责的网格）")

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Signs the review page's session cookie. Set it (32+ random characters) so that a restart keeps
     # staff signed in; when empty, `duijie serve` makes one per start and gives it to all its workers.
     session_secret: str = ""
+    # A review page session unused this long (seconds) ends; signing in again starts a new one.
+    session_idle_s: float = Field(default=7200.0, gt=0)
     # Seconds between reads of the index's change log: the longest a write made by one worker waits
     # before the other workers' indexes see it (plus the time to apply it, milliseconds for an edit).
     change_poll_s: float = Field(default=1.0, gt=0)

@@ -22,8 +22,6 @@ from api.principal import Principal
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
 
 GROUPS = ("street", "grid", "category", "month")
-# Grid kinds as the report names them: 点 (a point), 面 (an area), 片 (a block of areas).
-KIND_LABELS = {"point": "点", "area": "面", "block": "片"}
 ALL = "全部"
 
 
@@ -107,15 +105,25 @@ def figures(session: Session, principal: Principal, f: StatsFilter, group: str |
         raise ValueError(f"group_by: expected one of {', '.join(GROUPS)}, got {group!r}")
     today = today or dt.date.today()
     total = _empty()
-    for _, values in _collect(session, principal, f, None, today):
-        _merge(total, values)
-    out: dict[str, Any] = {"total": _finish(total), "group_by": group}
-    if group:
-        groups: dict[str, dict[str, Any]] = defaultdict(_empty)
-        for key, values in _collect(session, principal, f, group, today):
-            _merge(groups[key], values)
-        out["groups"] = [{"key": key, **_finish(values)} for key, values in sorted(groups.items())]
-    return out
+    if not group:
+        for _, values in _collect(session, principal, f, None, today):
+            _merge(total, values)
+        return {"total": _finish(total), "group_by": None}
+    # Every row falls in exactly one group, so the total is the groups added up: one pass, not two. Only
+    # grid coverage has no meaning per month or category, and is counted on its own for the total.
+    groups: dict[str, dict[str, Any]] = defaultdict(_empty)
+    for key, values in _collect(session, principal, f, group, today):
+        _merge(groups[key], values)
+    for values in groups.values():
+        _merge(total, {k: v for k, v in values.items() if group in ("street", "grid") or k not in COVERAGE})
+    if group not in ("street", "grid"):
+        for _, values in _collect(session, principal, f, None, today, only_grids=True):
+            _merge(total, values)
+    return {"total": _finish(total), "group_by": group,
+            "groups": [{"key": key, **_finish(values)} for key, values in sorted(groups.items())]}
+
+
+COVERAGE = ("grids", "grids_with_project")
 
 
 def _empty() -> dict[str, Any]:
@@ -145,7 +153,14 @@ def _finish(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _collect(session: Session, principal: Principal, f: StatsFilter, group: str | None,
-             today: dt.date) -> Iterable[tuple[str, dict[str, Any]]]:
+             today: dt.date, *, only_grids: bool = False) -> Iterable[tuple[str, dict[str, Any]]]:
+    if not only_grids:
+        yield from _lists(session, principal, f, group, today)
+    yield from _coverage(session, principal, f, group)
+
+
+def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | None,
+           today: dt.date) -> Iterable[tuple[str, dict[str, Any]]]:
     need_key = _key(session, group, NeedRow, NeedRow.created_at)
     served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
     overdue = and_(NeedRow.status == "open", NeedRow.deadline < today, NeedRow.id.not_in(served))
@@ -199,7 +214,11 @@ def _collect(session: Session, principal: Principal, f: StatsFilter, group: str 
     for k, posted, formed in session.execute(stmt):
         yield k, {"_days": [(_aware(formed) - _aware(posted)).total_seconds() / 86400]}
 
-    # Coverage as the report counts it: grids with at least one live project, among all grids.
+
+
+def _coverage(session: Session, principal: Principal, f: StatsFilter,
+              group: str | None) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Coverage as the report counts it: grids with at least one live project, among all grids."""
     grid_key = _grid_key(session, group)
     if grid_key is not None:
         grids = select(grid_key, func.count()).select_from(GridRow)

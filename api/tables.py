@@ -182,3 +182,15 @@ class IndexEventRow(Base):
     entity: Mapped[str] = mapped_column(String(20))  # "resource" or "grid"
     entity_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in review page session, so that signing out ends it on the server (a copied cookie then
+    opens nothing) and an idle one expires."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a random token, carried in the signed cookie
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

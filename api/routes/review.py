@@ -1,53 +1,80 @@
-"""The review page for grid staff (/review): sign in with a staff key, work the queue, keep the projects list."""
+"""The review page for grid staff (/review): sign in with a key, work the queue page by page, take back a
+recent decision, keep the projects list, and see the overdue needs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 
-from api import decisions
+from api import decisions, labels, web_sessions
 from api.db import in_transaction
 from api.deps import EngineDep, Principal, SessionDep, SettingsDep
 from api.keys import find_key
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
-from api.tables import ApiKeyRow, GridRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow
+from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
 from matcher.proximity import RING_LABELS
 from matcher.records import RINGS
 
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
 REASONS = ("不相关", "距离太远", "资源已满", "需求已解决", "其他")
-SIDES = {"enterprise": "企业", "community": "社区", "": "未注明"}
-STATUS_LABELS = {"active": "进行中", "completed": "已完成", "cancelled": "已取消"}
+SIDES = labels.SIDES
+STATUS_LABELS = labels.STATUSES
 NOTICES = {"accepted": "已接受：项目已建立", "rejected": "已拒绝，原因已记录", "matched": "已重新匹配",
-           "project": "项目状态已更新", "signed_out": "已退出"}
+           "project": "项目状态已更新", "signed_out": "已退出", "undone": "已撤销，该配对回到待审核",
+           "posted": "已发布", "expired": "登录已超时，请重新登录"}
+PAGE_SIZE = 20
+# Who may sign in to the pages, and what each sees: staff and admin work the queue; analysts read figures.
+PAGE_ROLES = ("staff", "admin", "analyst")
 
 
 class SignInRequiredError(Exception):
     """Raised by the page dependency; answered with a redirect to the sign-in form."""
 
 
+def _signed_in(request: Request, roles: tuple[str, ...]) -> Principal:
+    """The signed-in user of a live server-side session; the key is looked up on every request, so a
+    revoked key, an ended or idle session all sign the user out."""
+    state = request.app.state
+    key = web_sessions.alive_key(state.readers, state.sessions, read_session(request).get("sid"),
+                                 state.settings.session_idle_s)
+    if key is None or key.revoked_at is not None or key.role not in PAGE_ROLES:
+        raise SignInRequiredError
+    if key.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "此页面只供网格员使用；分析员请查看统计页面")
+    return Principal(key.id, key.role, frozenset(key.grids or []))
+
+
 def staff_principal(request: Request) -> Principal:
-    """The signed-in staff member; the key is looked up on every request, so revoking it signs them out."""
-    key_id = read_session(request).get("key")
-    # Its own short session: the route's session must stay free for the route's own transaction.
-    with request.app.state.readers() as session:
-        row = session.get(ApiKeyRow, key_id) if isinstance(key_id, int) else None
-        if row is None or row.revoked_at is not None or row.role not in ("staff", "admin"):
-            raise SignInRequiredError
-        return Principal(row.id, row.role, frozenset(row.grids or []))
+    return _signed_in(request, ("staff", "admin"))
+
+
+def viewer_principal(request: Request) -> Principal:
+    return _signed_in(request, PAGE_ROLES)
 
 
 Staff = Annotated[Principal, Depends(staff_principal)]
+Viewer = Annotated[Principal, Depends(viewer_principal)]
+
+
+def who(session, principal: Principal) -> str:
+    """The header's line: the grids by name, a few of them, not dozens of ids."""
+    if principal.role != "staff":
+        return {"admin": "管理员 · 全区", "analyst": "分析员 · 全区"}.get(principal.role, "全区")
+    names = [g.name or g.id for g in session.scalars(select(GridRow).where(GridRow.id.in_(sorted(principal.grids)))
+                                                      .order_by(GridRow.id))]
+    shown = "、".join(names[:3])
+    return f"网格员 · {shown}{' 等 ' + str(len(names)) + ' 个网格' if len(names) > 3 else ''}"
 
 
 def render(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
-    context = {"csrf": csrf_token(request), "request": request, **context}
+    context = {"csrf": csrf_token(request), "request": request, "labels": labels, **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if getattr(request.state, "new_session", None):
         write_session(request, response, request.state.new_session)
@@ -58,29 +85,49 @@ def back(path: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?notice={notice}", status_code=status.HTTP_303_SEE_OTHER)
 
 
+class Paged:
+    """One page of a query: its rows, and where the pager goes."""
+
+    def __init__(self, session, stmt: Select, page: int, size: int = PAGE_SIZE, *, scalars: bool = False) -> None:
+        self.total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        self.pages = max(math.ceil(self.total / size), 1)
+        self.page = min(max(page, 1), self.pages)
+        window = stmt.limit(size).offset((self.page - 1) * size)
+        self.rows = list(session.scalars(window) if scalars else session.execute(window))
+
+
 # ------------------------------------------------------------------ signing in
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, error: str = "") -> HTMLResponse:
-    return render(request, "login.html", {"error": error == "1"})
+def login_form(request: Request, error: str = "", notice: str = "") -> HTMLResponse:
+    return render(request, "login.html", {"error": error == "1", "notice": NOTICES.get(notice, "")})
 
 
 @router.post("/login")
 def login(request: Request, session: SessionDep, key: Annotated[str, Form(max_length=200)] = "",
           csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
-    row = find_key(session, key.strip()) if key.strip() else None
-    if row is None or row.role not in ("staff", "admin"):
+    with session.begin():
+        row = find_key(session, key.strip()) if key.strip() else None
+        allowed = row is not None and row.role in PAGE_ROLES
+        token = web_sessions.start(session, row.id) if allowed else None
+        role = row.role if allowed else ""
+    if token is None:
         return render(request, "login.html", {"error": True}, status_code=status.HTTP_401_UNAUTHORIZED)
-    response = RedirectResponse("/review", status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse("/review/stats" if role == "analyst" else "/review",
+                                status_code=status.HTTP_303_SEE_OTHER)
     # A fresh CSRF token at sign-in: a token planted before it cannot be reused after.
-    write_session(request, response, {"key": row.id, "csrf": new_csrf()})
+    write_session(request, response, {"sid": token, "csrf": new_csrf()})
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(request, csrf)
-    response = RedirectResponse("/review/login", status_code=status.HTTP_303_SEE_OTHER)
+    token = read_session(request).get("sid")
+    if isinstance(token, str):
+        with session.begin():
+            web_sessions.end(session, token)  # the cookie, copied or not, opens nothing from now on
+    response = back("/review/login", "signed_out")
     clear_session(response)
     return response
 
@@ -90,10 +137,8 @@ def _grid_names(session) -> dict[str, GridRow]:
     return {g.id: g for g in session.scalars(select(GridRow))}
 
 
-@router.get("", response_class=HTMLResponse)
-def queue(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, street: str = "",
-          grid: str = "", category: str = "", side: str = "", notice: str = "") -> HTMLResponse:
-    grids = _grid_names(session)
+def queue_query(principal: Principal, *, street: str = "", grid: str = "", category: str = "", side: str = "",
+                q: str = "") -> Select:
     stmt = (select(SuggestionRow, NeedRow, ResourceRow)
             .join(NeedRow, NeedRow.id == SuggestionRow.need_id)
             .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id)
@@ -103,32 +148,44 @@ def queue(request: Request, principal: Staff, session: SessionDep, engine: Engin
         stmt = stmt.where(NeedRow.category == category)
     if side:
         stmt = stmt.where(NeedRow.side == side)
-    stmt = stmt.order_by(NeedRow.deadline.is_(None), NeedRow.deadline, SuggestionRow.score.desc()).limit(50)
+    if q.strip():
+        pattern = f"%{q.strip()}%"
+        stmt = stmt.where(or_(NeedRow.title.like(pattern), ResourceRow.title.like(pattern)))
+    return stmt.order_by(NeedRow.deadline.is_(None), NeedRow.deadline, SuggestionRow.score.desc(), SuggestionRow.id)
+
+
+@router.get("", response_class=HTMLResponse)
+def queue(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, street: str = "",
+          grid: str = "", category: str = "", side: str = "", q: str = "", page: int = 1,
+          notice: str = "") -> HTMLResponse:
+    grids = _grid_names(session)
+    filters = {"street": street, "grid": grid, "category": category, "side": side, "q": q}
+    paged = Paged(session, queue_query(principal, **filters), page)
     visible = [g for g in grids.values() if principal.sees(g.id)]
     return render(request, "queue.html", {
-        "cards": _cards(session, engine, stmt, grids), "sides": SIDES, "reasons": REASONS,
-        "notice": NOTICES.get(notice, ""),
-        "filters": {"street": street, "grid": grid, "category": category, "side": side},
-        "grids": visible, "streets": sorted({g.street for g in visible if g.street}), "principal": principal,
+        "cards": _cards(paged.rows, grids), "paged": paged, "sides": SIDES, "reasons": REASONS,
+        "notice": NOTICES.get(notice, ""), "filters": filters, "grids": visible,
+        "streets": sorted({g.street for g in visible if g.street}), "principal": principal,
+        "who": who(session, principal),
     })
 
 
 @router.get("/suggestions/{suggestion_id}", response_class=HTMLResponse)
-def one_suggestion(request: Request, suggestion_id: int, principal: Staff, session: SessionDep,
-                   engine: EngineDep) -> HTMLResponse:
+def one_suggestion(request: Request, suggestion_id: int, principal: Staff, session: SessionDep) -> HTMLResponse:
     """One suggestion on its own page (a link to share); another grid's is refused like any other act."""
     decisions.get_suggestion(session, suggestion_id, principal)
     stmt = (select(SuggestionRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
             .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id).where(SuggestionRow.id == suggestion_id))
-    return render(request, "queue.html", {"cards": _cards(session, engine, stmt, _grid_names(session)),
+    return render(request, "queue.html", {"cards": _cards(session.execute(stmt), _grid_names(session)),
                                           "sides": SIDES, "reasons": REASONS, "notice": "", "single": True,
-                                          "filters": {}, "grids": [], "streets": [], "principal": principal})
+                                          "filters": {}, "grids": [], "streets": [], "principal": principal,
+                                          "who": who(session, principal), "paged": None})
 
 
-def _cards(session, engine, stmt, grids: dict[str, GridRow]) -> list[dict]:
+def _cards(rows, grids: dict[str, GridRow]) -> list[dict]:
     today = dt.date.today()
     cards = []
-    for suggestion, need, resource in session.execute(stmt):
+    for suggestion, need, resource in rows:
         # The terms were found in these very texts when the pair was scored, as each post spelled them
         # (traditional script included): nothing is re-tokenized here.
         terms = suggestion.terms or []
@@ -143,6 +200,7 @@ def _cards(session, engine, stmt, grids: dict[str, GridRow]) -> list[dict]:
             "ring": RING_LABELS[int(features.get("ring", 3))], "distance": features.get("distance_km"),
             "capacity_left": resource.capacity - resource.taken,
             "overdue": bool(need.deadline and need.deadline < today),
+            "status": STATUS_LABELS.get(suggestion.status, suggestion.status),
         })
     return cards
 
@@ -165,20 +223,61 @@ def reject(request: Request, suggestion_id: int, principal: Staff, session: Sess
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"请选择拒绝原因（{'、'.join(REASONS)}）")
     if reason == "其他" and not note.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "选择“其他”时请填写说明")
-    with session.begin():
-        decisions.reject(session, suggestion_id, principal, reason, note.strip())
+    in_transaction(session, lambda s: decisions.reject(s, suggestion_id, principal, reason, note.strip()))
     return back("/review", "rejected")
 
 
+# ------------------------------------------------------------------ decided, and undo
+@router.get("/decided", response_class=HTMLResponse)
+def decided(request: Request, principal: Staff, session: SessionDep, page: int = 1, notice: str = "") -> HTMLResponse:
+    """This staff member's own decisions, newest first; those still inside the undo window can be taken back."""
+    stmt = (select(ReviewRow, SuggestionRow, NeedRow, ResourceRow)
+            .join(SuggestionRow, SuggestionRow.id == ReviewRow.suggestion_id)
+            .join(NeedRow, NeedRow.id == SuggestionRow.need_id)
+            .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id)
+            .where(ReviewRow.key_id == principal.key_id).order_by(ReviewRow.id.desc()))
+    paged = Paged(session, stmt, page)
+    moment = dt.datetime.now(dt.UTC)
+    rows = [{"review": review, "suggestion": suggestion, "need": need, "resource": resource,
+             "undoable": moment - _aware(review.created_at) <= decisions.UNDO_WINDOW}
+            for review, suggestion, need, resource in paged.rows]
+    return render(request, "decided.html", {"rows": rows, "paged": paged, "principal": principal,
+                                            "notice": NOTICES.get(notice, ""), "who": who(session, principal),
+                                            "window": decisions.UNDO_WINDOW.seconds // 60})
+
+
+@router.post("/decisions/{review_id}/undo")
+def undo(request: Request, review_id: int, principal: Staff, session: SessionDep, engine: EngineDep,
+         csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    check_csrf(request, csrf)
+    row = in_transaction(session, lambda s: decisions.undo(s, review_id, principal))
+    engine.capacity_moved(row.resource_id)
+    return back("/review/decided", "undone")
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
 # ------------------------------------------------------------------ projects
-@router.get("/projects", response_class=HTMLResponse)
-def projects(request: Request, principal: Staff, session: SessionDep, notice: str = "") -> HTMLResponse:
+def projects_query(principal: Principal, q: str = "") -> Select:
     stmt = (select(ProjectRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
             .join(ResourceRow, ResourceRow.id == ProjectRow.resource_id).order_by(ProjectRow.id.desc()))
-    stmt = in_place(stmt, NeedRow.grid, principal)
-    rows = [{"project": p, "need": n, "resource": r} for p, n, r in session.execute(stmt.limit(200))]
-    return render(request, "projects.html", {"rows": rows, "labels": STATUS_LABELS, "sides": SIDES,
-                                             "notice": NOTICES.get(notice, ""), "principal": principal})
+    if q.strip():
+        stmt = stmt.where(or_(NeedRow.title.like(f"%{q.strip()}%"), ResourceRow.title.like(f"%{q.strip()}%")))
+    return in_place(stmt, NeedRow.grid, principal)
+
+
+@router.get("/projects", response_class=HTMLResponse)
+def projects(request: Request, principal: Staff, session: SessionDep, q: str = "", page: int = 1,
+             notice: str = "") -> HTMLResponse:
+    paged = Paged(session, projects_query(principal, q), page)
+    grids = _grid_names(session)
+    rows = [{"project": p, "need": n, "resource": r, "need_grid": grids.get(n.grid),
+             "resource_grid": grids.get(r.grid)} for p, n, r in paged.rows]
+    return render(request, "projects.html", {"rows": rows, "paged": paged, "q": q, "sides": SIDES,
+                                             "notice": NOTICES.get(notice, ""), "principal": principal,
+                                             "who": who(session, principal)})
 
 
 @router.post("/projects/{project_id}")
@@ -189,24 +288,29 @@ def update_project(request: Request, project_id: int, principal: Staff, session:
     check_csrf(request, csrf)
     if new_status not in ("completed", "cancelled"):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请选择“已完成”或“已取消”")
-    with session.begin():
-        project = decisions.move_project(session, project_id, principal, new_status, outcome.strip())
+    project = in_transaction(session, lambda s: decisions.move_project(s, project_id, principal, new_status,
+                                                                       outcome.strip()))
     if new_status == "cancelled":
         engine.capacity_moved(project.resource_id)
     return back("/review/projects", "project")
 
 
 # ------------------------------------------------------------------ escalated needs
-@router.get("/escalated", response_class=HTMLResponse)
-def escalated(request: Request, principal: Staff, session: SessionDep, notice: str = "") -> HTMLResponse:
+def escalated_query(principal: Principal) -> Select:
     served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
     stmt = select(NeedRow).where(NeedRow.escalated.is_(True), NeedRow.status == "open", NeedRow.id.not_in(served))
-    stmt = in_place(stmt, NeedRow.grid, principal)
+    return in_place(stmt, NeedRow.grid, principal).order_by(NeedRow.deadline, NeedRow.id)
+
+
+@router.get("/escalated", response_class=HTMLResponse)
+def escalated(request: Request, principal: Staff, session: SessionDep, page: int = 1,
+              notice: str = "") -> HTMLResponse:
+    paged = Paged(session, escalated_query(principal), page, scalars=True)
     grids = _grid_names(session)
-    needs = [{"need": n, "grid": grids.get(n.grid), "ring": RING_LABELS[RINGS.index(n.ring)]}
-             for n in session.scalars(stmt.order_by(NeedRow.deadline))]
-    return render(request, "escalated.html", {"needs": needs, "sides": SIDES, "notice": NOTICES.get(notice, ""),
-                                              "principal": principal})
+    needs = [{"need": n, "grid": grids.get(n.grid), "ring": RING_LABELS[RINGS.index(n.ring)]} for n in paged.rows]
+    return render(request, "escalated.html", {"needs": needs, "paged": paged, "sides": SIDES,
+                                              "notice": NOTICES.get(notice, ""), "principal": principal,
+                                              "who": who(session, principal)})
 
 
 @router.post("/needs/{need_id}/match")

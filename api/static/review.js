@@ -32,3 +32,29 @@
   });
   focus(0, true);  // ready for shortcuts, but the filters and the help line stay in view
 })();
+
+// Rejecting with 其他 needs a note: say so beside the field before the form leaves the page.
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("form.reject"), function (form) {
+    var reason = form.querySelector("[data-action=reason]");
+    var note = form.querySelector("[data-action=note]");
+    var missing = form.querySelector("[data-role=note-missing]");
+    if (!reason || !note) { return; }
+    // aria-required, not required: the browser's own bubble would stop the form before our message shows.
+    function sync() {
+      var needed = reason.value === "其他";
+      note.setAttribute("aria-required", needed ? "true" : "false");
+      if (!needed && missing) { missing.hidden = true; }
+    }
+    reason.addEventListener("change", sync);
+    sync();
+    form.addEventListener("submit", function (event) {
+      if (reason.value === "其他" && !note.value.trim()) {
+        event.preventDefault();
+        if (missing) { missing.hidden = false; }
+        note.focus();
+      }
+    });
+  });
+})();

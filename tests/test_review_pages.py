@@ -1,0 +1,120 @@
+"""The review pages without a browser: server-side sessions, undo, roles, posting and the landing page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import update
+
+from api.tables import ReviewRow, WebSessionRow
+from tests.api_helpers import database, service
+
+
+def _sign_in(client, key: str):
+    page = client.get("/review/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/review/login", data={"key": key, "csrf": csrf}, follow_redirects=False)
+
+
+def _csrf(client, path: str = "/review") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+@pytest.fixture
+def svc(tmp_path):
+    with database("sqlite", tmp_path) as url, service(url, session_secret="s" * 40) as svc:
+        svc.load_lists()
+        svc.url = url
+        yield svc
+
+
+def test_logout_ends_the_session_on_the_server_a_copied_cookie_opens_nothing(svc):
+    assert _sign_in(svc.client, svc.keys["staff"]).status_code == 303
+    copied = dict(svc.client.cookies)
+    svc.client.post("/review/logout", data={"csrf": _csrf(svc.client)})
+    svc.client.cookies.clear()
+    for name, value in copied.items():
+        svc.client.cookies.set(name, value, path="/review")
+    response = svc.client.get("/review", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/review/login"
+
+
+def test_an_idle_session_expires(svc):
+    _sign_in(svc.client, svc.keys["staff"])
+    assert svc.client.get("/review").status_code == 200
+    with svc.app.state.sessions() as session, session.begin():
+        session.execute(update(WebSessionRow).values(
+            last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=svc.app.state.settings.session_idle_s + 5)))
+    assert svc.client.get("/review", follow_redirects=False).headers["location"] == "/review/login"
+
+
+def test_a_restart_with_the_same_secret_keeps_staff_signed_in(svc):
+    _sign_in(svc.client, svc.keys["staff"])
+    cookies = dict(svc.client.cookies)
+    with service(svc.url, session_secret="s" * 40) as again:
+        for name, value in cookies.items():
+            again.client.cookies.set(name, value, path="/review")
+        assert again.client.get("/review").status_code == 200
+
+
+def test_an_analyst_signs_in_to_the_figures_and_not_the_queue(svc):
+    assert _sign_in(svc.client, svc.keys["analyst"]).headers["location"] == "/review/stats"
+    assert svc.client.get("/review/stats").status_code == 200
+    refused = svc.client.get("/review")
+    assert refused.status_code == 403 and "此页面只供网格员使用" in refused.text
+
+
+def test_undo_an_accept_restores_the_queue_and_the_capacity(svc):
+    suggestions = svc.match("n-food", k=3)
+    assert len(suggestions) >= 2
+    _sign_in(svc.client, svc.keys["staff"])
+    csrf = _csrf(svc.client)
+    chosen = suggestions[0]
+    svc.client.post(f"/review/suggestions/{chosen['id']}/accept", data={"csrf": csrf})
+    taken = svc.call("GET", f"/v1/resources/{chosen['resource_id']}").json()["taken"]
+    review_id = re.search(r"/review/decisions/(\d+)/undo", svc.client.get("/review/decided").text).group(1)
+    undone = svc.client.post(f"/review/decisions/{review_id}/undo", data={"csrf": csrf}, follow_redirects=False)
+    assert undone.headers["location"] == "/review/decided?notice=undone"
+    pending = svc.call("GET", "/v1/suggestions", params={"need_id": "n-food", "status": "pending"}).json()
+    assert {s["id"] for s in pending["items"]} == {s["id"] for s in suggestions}  # the superseded came back
+    assert svc.call("GET", "/v1/projects").json()["total"] == 0
+    assert svc.call("GET", f"/v1/resources/{chosen['resource_id']}").json()["taken"] == taken - 1
+    audit = svc.call("GET", "/v1/audit", "admin", params={"limit": 500}).json()["items"]
+    assert any(a["action"] == "undo" and a["entity_id"] == str(chosen["id"]) for a in audit)
+
+
+def test_undo_after_the_window_is_refused_with_a_chinese_page(svc):
+    sid = svc.match("n-care", k=2)[0]["id"]
+    _sign_in(svc.client, svc.keys["staff"])
+    csrf = _csrf(svc.client)
+    svc.client.post(f"/review/suggestions/{sid}/reject", data={"csrf": csrf, "reason": "不相关"})
+    with svc.app.state.sessions() as session, session.begin():
+        session.execute(update(ReviewRow).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        review_id = session.query(ReviewRow.id).scalar()
+    refused = svc.client.post(f"/review/decisions/{review_id}/undo", data={"csrf": csrf})
+    assert refused.status_code == 409 and "不能撤销" in refused.text
+    stranger = svc.new_key("staff", ["P1", "P2"])
+    svc.client.cookies.clear()
+    _sign_in(svc.client, stranger)
+    other = svc.client.post(f"/review/decisions/{review_id}/undo", data={"csrf": _csrf(svc.client)})
+    assert other.status_code == 404  # only one's own decisions
+
+
+def test_posting_to_another_grid_is_refused_in_chinese_and_nothing_is_stored(svc):
+    _sign_in(svc.client, svc.keys["staff"])
+    before = svc.call("GET", "/v1/needs").json()["total"]
+    refused = svc.client.post("/review/post", data={"csrf": _csrf(svc.client, "/review/post"), "kind": "needs",
+                                                    "title": "需要法律咨询", "grid": "P5"})
+    assert refused.status_code == 422 and "无权处理网格 P5" in refused.text
+    empty = svc.client.post("/review/post", data={"csrf": _csrf(svc.client, "/review/post"), "kind": "resources",
+                                                  "title": "  ", "grid": "P1"})
+    assert empty.status_code == 422 and "title" in empty.text
+    assert svc.call("GET", "/v1/needs").json()["total"] == before
+
+
+def test_landing_page_links_the_pages_and_sets_no_cookie(svc):
+    response = svc.client.get("/")
+    assert response.status_code == 200 and "/review" in response.text and "/docs" in response.text
+    assert "set-cookie" not in response.headers
