@@ -76,11 +76,11 @@ class Snapshot(NamedTuple):
         return self.matcher.top_k(needs, k=k)
 
     def assign(self, needs: Sequence[Need], k: int, min_score: float,
-               on_progress: Callable[[float], None] | None = None) -> Assignment:
+               on_progress: Callable[[float], None] | None = None, backend: object = None) -> Assignment:
         """A global assignment; `min_score` as resolved by min_score() on this same snapshot."""
         if self.matcher is None:
             return Assignment([], {n.id: "no_candidate: no open resource is listed yet" for n in needs})
-        return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress)
+        return self.matcher.assign(needs, k=k, min_score=min_score, on_progress=on_progress, backend=backend)
 
 
 class EngineState:
@@ -342,12 +342,13 @@ class EngineState:
         return snapshot.top_k(needs, k), snapshot.model_version, snapshot.min_score(min_score)
 
     def assign(self, needs: Sequence[Need], k: int, min_score: float | None,
-               on_progress: Callable[[float], None] | None = None) -> tuple[Assignment, str, float]:
+               on_progress: Callable[[float], None] | None = None, backend: object = None
+               ) -> tuple[Assignment, str, float]:
         """A global assignment on the snapshot current at its start, that snapshot's model version and the
         minimum score it used (`min_score` when set, else the snapshot model's)."""
         snapshot = self._snapshot
         threshold = snapshot.min_score(min_score)
-        return snapshot.assign(needs, k, threshold, on_progress), snapshot.model_version, threshold
+        return snapshot.assign(needs, k, threshold, on_progress, backend), snapshot.model_version, threshold
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:

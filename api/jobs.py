@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -87,7 +89,9 @@ class BatchRunner:
     """Runs at most one batch at a time across all workers; a second request while one runs gets 409."""
 
     def __init__(self, sessions: sessionmaker[Session], engine: EngineState, *,
-                 readers: sessionmaker[Session] | None = None, db: Engine | None = None) -> None:
+                 readers: sessionmaker[Session] | None = None, db: Engine | None = None,
+                 dask_scheduler: str = "") -> None:
+        self._dask = dask_scheduler
         self._sessions = sessions
         self._readers = readers or sessions
         self._engine = engine
@@ -133,11 +137,14 @@ class BatchRunner:
                 done = served(session)
             needs = [n for n in needs if n.id not in done]
             # The batch runs on the snapshot current at its start; requests meanwhile use newer ones freely.
-            result, version, used = self._engine.assign(needs, k=k, min_score=min_score,
-                                                  on_progress=lambda share: self._progress(job_id, share))
+            with self._backend(job_id) as backend:
+                result, version, used = self._engine.assign(
+                    needs, k=k, min_score=min_score, on_progress=lambda share: self._progress(job_id, share),
+                    backend=backend)
             summary = {
                 "needs": len(needs), "pairs": len(result.pairs), "unmatched": len(result.unmatched),
                 "total_score": round(result.total_score, 4), "model_version": version, "min_score": used,
+                "cluster": self._dask or None,
                 "unmatched_by_reason": dict(Counter(r.split(":")[0] for r in result.unmatched.values())),
                 "unmatched_needs": result.unmatched,
             }
@@ -156,6 +163,20 @@ class BatchRunner:
         finally:
             metrics.BATCH.labels(outcome).observe(time.perf_counter() - started)
             self._running.release()
+
+    @contextlib.contextmanager
+    def _backend(self, job_id: str) -> Iterator[object | None]:
+        """The Dask backend when a scheduler is set (its dashboard link is shown on the job), else None."""
+        if not self._dask:
+            yield None
+            return
+        from matcher.distributed import DaskBackend, cluster, dashboard
+
+        with cluster(self._dask) as client:
+            with self._sessions() as session, session.begin():
+                session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
+                                .values(result={"cluster": self._dask, "dashboard": dashboard(client)}))
+            yield DaskBackend(client)
 
     def _fail(self, job_id: str, error: str) -> None:
         """Record the failure, retrying while the database is away (a failed batch must not stay

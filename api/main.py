@@ -146,7 +146,8 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                                        matcher=matcher, readers=app.state.readers)
         if matcher is None:
             app.state.engine.rebuild()
-        app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db)
+        app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db,
+                                       dask_scheduler=settings.dask_scheduler)
         if demo_loaded:
             job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()

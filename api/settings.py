@@ -54,4 +54,7 @@ class Settings(BaseSettings):
     db_pool_overflow: int = Field(default=20, ge=0)
     # Logs as one JSON object per line (for a log collector); false gives plain text lines.
     json_logs: bool = True
+    # Where the batch runs its heavy stages: "" (this process), local:N (N local Dask workers started per
+    # batch) or tcp://HOST:8786 (a running Dask scheduler). The result is the same either way.
+    dask_scheduler: str = ""
     demo: bool = False

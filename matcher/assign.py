@@ -7,10 +7,13 @@ turns the problem into a bipartite matching that scipy solves exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 METHODS = ("auto", "dense", "sparse")
 # Above this many cells the dense solver's matrix and time grow past the sparse one's
@@ -54,12 +57,17 @@ def assign(
     n_needs: int,
     min_score: float = 0.0,
     method: str = "auto",
+    solve_many: Callable[[list[Component]], list[np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Choose pairs that maximize the total score.
 
     Parameters are plain arrays: edge i links need `need_row[i]` and resource `resource_row[i]`
     with `score[i]`; `capacity[r]` is how many needs resource r may still take.
     Returns the sorted indices of the chosen edges.
+
+    The candidate graph falls apart into connected components (needs and resources that share no
+    edge with the rest), each solved on its own: optimal per part is optimal overall, small parts
+    solve faster, and `solve_many` may solve them elsewhere (a cluster) with the same answer.
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
@@ -75,28 +83,66 @@ def assign(
     edge = edge[_best_per_pair(need_row[edge], resource_row[edge], score[edge], len(capacity))]
     if len(edge) == 0:
         return np.zeros(0, dtype=np.int64)
+    parts = [Component(edge[part], need_row[edge[part]], resource_row[edge[part]], score[edge[part]],
+                       capacity[np.unique(resource_row[edge[part]])], method) for part in components(
+                           need_row[edge], resource_row[edge])]
+    solved = (solve_many or _solve_all)(parts)
+    return np.sort(np.concatenate(solved)) if solved else np.zeros(0, dtype=np.int64)
 
-    # Compact ids: only needs and resources that have an edge take part.
-    needs, n_local = np.unique(need_row[edge], return_inverse=True)
-    resources, r_local = np.unique(resource_row[edge], return_inverse=True)
+
+class Component(NamedTuple):
+    """One connected part of the candidate graph: no edge links it to any other, so it is solved alone."""
+
+    edge: np.ndarray  # the edges' indices in the caller's arrays
+    need_row: np.ndarray
+    resource_row: np.ndarray
+    score: np.ndarray
+    capacity: np.ndarray  # capacity left of the component's resources, in np.unique(resource_row) order
+    method: str
+
+
+def components(need_row: np.ndarray, resource_row: np.ndarray) -> list[np.ndarray]:
+    """Positions of the edges of each connected component of the bipartite graph, in a fixed order
+    (by the component's first edge), so every way of solving them lists them the same."""
+    needs, n_local = np.unique(need_row, return_inverse=True)
+    resources, r_local = np.unique(resource_row, return_inverse=True)
+    n, r = len(needs), len(resources)
+    graph = sp.csr_matrix((np.ones(len(need_row)), (n_local, n + r_local)), shape=(n + r, n + r))
+    _, label = connected_components(graph, directed=False)
+    edge_label = label[n_local]
+    order = np.argsort(edge_label, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, edge_label[order][1:] != edge_label[order][:-1], True])
+    groups = [order[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+    groups.sort(key=lambda g: int(g[0]))
+    return groups
+
+
+def solve_component(part: Component) -> np.ndarray:
+    """The chosen edges (indices in the caller's arrays) of one component."""
+    needs, n_local = np.unique(part.need_row, return_inverse=True)
+    resources, r_local = np.unique(part.resource_row, return_inverse=True)
     degree = np.bincount(r_local, minlength=len(resources))
-    slots = np.minimum(capacity[resources], degree)  # more slots than askers would never fill
+    slots = np.minimum(part.capacity, degree)  # more slots than askers would never fill
     first_slot = np.concatenate(([0], np.cumsum(slots)[:-1]))
     n_slots = int(slots.sum())
 
     # Every edge to resource r is repeated once per slot of r.
     repeat = slots[r_local]
-    e_index = np.repeat(np.arange(len(edge)), repeat)
+    e_index = np.repeat(np.arange(len(part.edge)), repeat)
     offset = np.arange(len(e_index)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
     e_need = n_local[e_index]
     e_slot = first_slot[r_local[e_index]] + offset
-    e_score = score[edge][e_index]
+    e_score = part.score[e_index]
 
-    if method == "dense" or (method == "auto" and len(needs) * n_slots <= DENSE_CELLS):
+    if part.method == "dense" or (part.method == "auto" and len(needs) * n_slots <= DENSE_CELLS):
         chosen = _dense(e_need, e_slot, e_score, len(needs), n_slots)
     else:
         chosen = _sparse(e_need, e_slot, e_score, len(needs), n_slots)
-    return np.sort(edge[e_index[chosen]])
+    return part.edge[e_index[chosen]]
+
+
+def _solve_all(parts: list[Component]) -> list[np.ndarray]:
+    return [solve_component(part) for part in parts]
 
 
 def _dense(e_need: np.ndarray, e_slot: np.ndarray, e_score: np.ndarray, n: int, s: int) -> np.ndarray:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
@@ -44,6 +46,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                       help="output file (.jsonl, .csv, .xlsx; default: out/demo_pairs.csv)")
     demo.add_argument("--min-score", type=float, default=None, help="lowest score a pair may have")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    for command in (match, demo):
+        command.add_argument("--cluster", metavar="SPEC", default=os.environ.get("DUIJIE_DASK_SCHEDULER") or None,
+                             help="run encoding, scoring and the assignment on Dask: local:N starts N local "
+                             "workers, tcp://HOST:8786 joins a running scheduler (default: DUIJIE_DASK_SCHEDULER, "
+                             "else this process alone); the result is the same")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,10 +135,11 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
         matcher_kw["min_score"] = args.min_score
     matcher = Matcher(sides=getattr(args, "sides", "any"), same_category=getattr(args, "same_category", False),
                       **matcher_kw)
-    matcher.fit(resources.records, needs.records, grids=grids)
     top_k = getattr(args, "top_k", 10)
-    result = (matcher.assign(needs.records, k=top_k) if getattr(args, "assign", True)
-              else matcher.top_k(needs.records, k=top_k))
+    with _backend(getattr(args, "cluster", None)) as backend:
+        matcher.fit(resources.records, needs.records, grids=grids, backend=backend)
+        result = (matcher.assign(needs.records, k=top_k, backend=backend) if getattr(args, "assign", True)
+                  else matcher.top_k(needs.records, k=top_k))
     seconds = time.perf_counter() - started
     _print_table(_summary(len(needs.records), len(resources.records), result, seconds, len(skipped)))
     pairs = result.pairs if isinstance(result, Assignment) else sorted(
@@ -149,6 +157,21 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
         write_rows(args.out, rows, COLUMNS, None if args.out.suffix.lower() == ".jsonl" else HEADERS)
         print(f"\nwritten: {args.out}")
     return 0
+
+
+@contextlib.contextmanager
+def _backend(spec: str | None) -> Iterator[object | None]:
+    """A Dask backend for the spec, or None: this process alone."""
+    if not spec:
+        yield None
+        return
+    from matcher.distributed import DaskBackend, cluster, dashboard
+
+    with cluster(spec) as client:
+        link = dashboard(client)
+        print(f"Dask cluster {spec}: {len(client.scheduler_info()['workers'])} workers"
+              + (f", dashboard {link}" if link else ""), flush=True)
+        yield DaskBackend(client)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -152,8 +152,11 @@ class Matcher:
             self.embeddings_ = EmbeddingCache(self.encoder_.name, self.encoder_.dim)
 
     def fit(self, resources: Iterable[ResourceLike], needs: Iterable[NeedLike] | None = None, *,
-            grids: Iterable[Mapping[str, Any] | Grid] | None = None) -> Matcher:
-        """Fit the vocabularies on resource (and need) texts and index the resources."""
+            grids: Iterable[Mapping[str, Any] | Grid] | None = None, backend: Any = None) -> Matcher:
+        """Fit the vocabularies on resource (and need) texts and index the resources.
+
+        `backend` (a matcher.distributed.DaskBackend) encodes the texts on a cluster; same vectors.
+        """
         self._check_settings()
         resource_list = _parse_all(resources, parse_resource, "resources")
         need_list = _parse_all(needs, parse_need, "needs") if needs is not None else []
@@ -171,8 +174,15 @@ class Matcher:
         self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams)
         vectors = self.vectorizer_.fit_transform(tokens + need_tokens, chars + need_chars)
         n = len(resource_list)
+        self._encode_on(backend, resource_list)
         self._index(resource_list, vectors.rows(slice(0, n)).with_dense(self._embed(resource_list)))
         return self
+
+    def _encode_on(self, backend: Any, records: Sequence[Need | Resource]) -> None:
+        """Fill the embedding cache from a cluster, so that _embed finds every text already encoded."""
+        if backend is not None and self.encoder_ is not None:
+            backend.encode_missing([normalize(f"{r.title} {r.description}") for r in records], self.encoder_.name,
+                                   self.embeddings_)
 
     def _check_grids(self, records: Sequence[Need | Resource], what: str) -> None:
         if len(self.grid_map_) == 0:
@@ -212,10 +222,16 @@ class Matcher:
         return self.vectorizer_.terms()
 
     # -------------------------------------------------------------- matching
-    def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True) -> tuple[list[Need], Columns, Vectors]:
+    def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True, backend: Any = None
+                 ) -> tuple[list[Need], Columns, Vectors]:
         need_list = _parse_all(needs, parse_need, "needs", unique=unique)
         self._check_grids(need_list, "needs")
+        self._encode_on(backend, need_list)
         return need_list, columns(need_list, self.grid_map_), self._vectors(need_list)
+
+    def _slices(self, n: int) -> list[slice]:
+        """The chunks the needs are scored in: the same in one process and on a cluster."""
+        return [slice(start, min(start + self.chunk_size, n)) for start in range(0, n, self.chunk_size)]
 
     def _chunks(self, n: int) -> Iterable[slice]:
         starts = range(0, n, self.chunk_size)
@@ -253,6 +269,19 @@ class Matcher:
                 on_progress(part.stop / len(need_cols.ids))
         if not tables:
             empty = pair_features(need_cols, resources, need_vectors, self.resource_vectors_, [], [], self.grid_map_)
+            return empty, np.zeros(0)
+        return FeatureTable.concat(tables), np.concatenate(scores)
+
+    def _gather_tables(self, parts: list[tuple[FeatureTable, np.ndarray]], need_cols: Columns,
+                       need_vectors: Vectors) -> tuple[FeatureTable, np.ndarray]:
+        """The chunks' tables as one, need rows counted from the batch's start (as _candidate_table does)."""
+        tables, scores = [], []
+        for part, (table, score) in zip(self._slices(len(need_cols.ids)), parts, strict=True):
+            tables.append(table._replace(need_row=table.need_row + part.start))
+            scores.append(score)
+        if not tables:
+            empty = pair_features(need_cols, self._resource_columns, need_vectors, self.resource_vectors_, [], [],
+                                  self.grid_map_)
             return empty, np.zeros(0)
         return FeatureTable.concat(tables), np.concatenate(scores)
 
@@ -344,19 +373,26 @@ class Matcher:
         return out
 
     def assign(self, needs: Iterable[NeedLike], k: int = 10, min_score: float | None = None, *,
-               on_progress: Callable[[float], None] | None = None) -> Assignment:
+               on_progress: Callable[[float], None] | None = None, backend: Any = None) -> Assignment:
         """Global pairing of the needs with the resources, best total score within capacities.
 
         `on_progress`, if given, is called with the share of needs whose candidates are scored.
+        `backend` (a matcher.distributed.DaskBackend) runs encoding, scoring and the assignment's
+        components on a cluster, with the same result as in this process.
         """
         self._check_fitted()
         k = _positive(k, "k")
         min_score = self.min_score_ if min_score is None else float(min_score)
-        need_list, need_cols, need_vectors = self._prepare(needs)
-        table, score = self._candidate_table(need_cols, need_vectors, k, on_progress)
+        need_list, need_cols, need_vectors = self._prepare(needs, backend=backend)
+        if backend is None:
+            table, score = self._candidate_table(need_cols, need_vectors, k, on_progress)
+        else:
+            table, score = self._gather_tables(backend.candidate_tables(
+                self, self._slices(len(need_list)), need_cols, need_vectors, k, on_progress), need_cols,
+                need_vectors)
         capacity = self._resource_columns.capacity_left
         chosen = assign_pairs(table.need_row, table.resource_row, score, capacity, n_needs=len(need_list),
-                              min_score=min_score)
+                              min_score=min_score, solve_many=None if backend is None else backend.solve_many)
         pairs = self._suggestions(need_list, need_vectors, table, score, chosen)
         pairs.sort(key=lambda s: -s.score)
         return Assignment(pairs, why_unmatched(need_list, table, score, chosen, min_score, self.resources_))

@@ -1,0 +1,94 @@
+"""The batch on a local Dask cluster gives the in-process answer: same pairs, same scores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from matcher import Matcher
+from matcher.distributed import DaskBackend, cluster, parse_cluster
+from matcher.encode import EmbeddingCache
+from matcher.packaged import packaged
+from matcher.readers import load_list
+
+DEMO = packaged("duijie_data", "demo")
+
+
+@pytest.fixture(scope="module")
+def lists():
+    """A few thousand records: the demo lists' texts under more ids (needs 2,000, resources 1,260)."""
+    grids = load_list(DEMO / "grids.jsonl", "grids").records
+    needs = load_list(DEMO / "needs.jsonl", "needs").records
+    resources = load_list(DEMO / "resources.jsonl", "resources").records
+    more_needs = [n.to_dict() | {"id": f"{n.id}-{i}"} for i in range(7) for n in needs][:2000]
+    more_resources = [r.to_dict() | {"id": f"{r.id}-{i}"} for i in range(3) for r in resources]
+    return grids, more_needs, more_resources
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster("local:2") as client:
+        yield client
+
+
+@pytest.mark.parametrize("encoder", ["none", "e5-small"])
+def test_cluster_equals_in_process(lists, client, encoder):
+    grids, needs, resources = lists
+    alone = Matcher(encoder=encoder, chunk_size=250, embedding_cache=EmbeddingCache()).fit(resources, needs,
+                                                                                          grids=grids)
+    expected = alone.assign(needs, k=10)
+    backend = DaskBackend(client)
+    spread = Matcher(encoder=encoder, chunk_size=250, embedding_cache=EmbeddingCache()).fit(
+        resources, needs, grids=grids, backend=backend)
+    got = spread.assign(needs, k=10, backend=backend)
+    assert got == expected
+    assert len(got.pairs) > 500
+
+
+def test_a_worker_killed_mid_batch_does_not_change_the_answer(lists, client):
+    grids, needs, resources = lists
+    matcher = Matcher(encoder="none", chunk_size=50).fit(resources, needs, grids=grids)
+    expected = matcher.assign(needs, k=10)
+    pids = list(client.run(os.getpid).values())
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(got=matcher.assign(needs, k=10,
+                                                                              backend=DaskBackend(client))))
+    runner.start()
+    time.sleep(0.3)
+    os.kill(pids[0], signal.SIGKILL)  # a worker this test's cluster started; Dask reruns its tasks elsewhere
+    runner.join(120)
+    assert result["got"] == expected
+    client.wait_for_workers(2, timeout=60)  # the nanny brings a new worker up
+
+
+def test_cluster_spec_is_checked(tmp_path, capsys):
+    assert parse_cluster("local:3") == ("local", 3)
+    assert parse_cluster("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
+    for bad in ("local:0", "local:x", "10.0.0.5", "tcp://nohost"):
+        with pytest.raises(ValueError, match="cluster: expected"):
+            parse_cluster(bad)
+    from matcher.cli import main
+
+    assert main(["demo", "--cluster", "local:zero", "--out", str(tmp_path / "x.csv"), "--quiet"]) == 1
+    assert "cluster: expected local:N with N from 1 to 256, got 'local:zero'" in capsys.readouterr().err
+
+
+def test_service_batch_on_a_cluster_equals_in_process(tmp_path):
+    from tests.api_helpers import database, service
+    from tests.test_api_match import _wait_for_job
+
+    answers = []
+    for scheduler in ("", "local:2"):
+        folder = tmp_path / (scheduler.replace(":", "") or "alone")
+        folder.mkdir()
+        with database("sqlite", folder) as url, service(url, dask_scheduler=scheduler) as svc:
+            svc.load_lists()
+            job = _wait_for_job(svc, svc.call("POST", "/v1/match/batch", json={}).json()["id"])
+            assert job["status"] == "done" and job["result"]["cluster"] == (scheduler or None)
+            pending = svc.call("GET", "/v1/suggestions", params={"status": "pending", "limit": 500}).json()["items"]
+            answers.append(sorted((s["need_id"], s["resource_id"], s["score"]) for s in pending))
+    assert answers[0] == answers[1] and answers[0]
