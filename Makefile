@@ -47,6 +47,7 @@ bench: install
 	$(PY) -m bench.speed --part hybrid
 	$(PY) -m bench.load
 	$(PY) -m bench.stats
+	$(PY) -m bench.city --sizes 25000 50000 100000
 
 demo-data: install
 	$(PY) data/demo/generate.py

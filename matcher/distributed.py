@@ -29,8 +29,8 @@ from matcher.columns import Columns
 from matcher.encode import ENCODE_CHUNK, encoder_text, get_encoder, text_key
 from matcher.vectorize import Vectors
 
-# Components per assignment task: most are a handful of needs, solved in microseconds each.
-COMPONENTS_PER_TASK = 200
+# Assignment tasks per worker: enough to balance uneven components, few enough to be worth their overhead.
+TASKS_PER_WORKER = 4
 
 
 def parse_cluster(spec: str) -> tuple[str, int | str]:
@@ -100,7 +100,10 @@ class DaskBackend:
         """(table, score) of each chunk of needs, in chunk order, scored on the workers."""
         from dask.distributed import as_completed
 
-        index = self.client.scatter(worker_copy(matcher), broadcast=True)
+        # A task that returns the index, not scattered data: the scheduler keeps its recipe, so if the
+        # worker holding it dies, it is made again elsewhere (scattered data would be lost for good and
+        # every task needing it cancelled). Workers fetch it from one another once each.
+        index = self.client.submit(_identity, worker_copy(matcher), pure=False)
         futures = [self.client.submit(_score_chunk, index, Columns(*(c[part] for c in need_cols)),
                                       need_vectors.rows(part), k, pure=False) for part in slices]
         for done, _ in enumerate(as_completed(futures), start=1):
@@ -110,20 +113,38 @@ class DaskBackend:
 
     # ------------------------------------------------------------ assignment
     def solve_many(self, parts: list[Component]) -> list[np.ndarray]:
-        batches = [parts[i:i + COMPONENTS_PER_TASK] for i in range(0, len(parts), COMPONENTS_PER_TASK)]
-        futures = self.client.map(_solve_batch, batches, pure=False)
-        return [chosen for batch in self.client.gather(futures) for chosen in batch]
+        """Solve the components on the workers, largest first, spread so each task weighs about the same
+        (by edges): a count-based split put a city's 40 street components in one task."""
+        workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
+        bins: list[list[int]] = [[] for _ in range(min(len(parts), TASKS_PER_WORKER * workers))]
+        load = [0] * len(bins)
+        for index in sorted(range(len(parts)), key=lambda i: -len(parts[i].edge)):
+            lightest = load.index(min(load))
+            bins[lightest].append(index)
+            load[lightest] += len(parts[index].edge)
+        futures = self.client.map(_solve_batch, [[parts[i] for i in b] for b in bins if b], pure=False)
+        solved: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(parts)
+        for chosen_lists, b in zip(self.client.gather(futures), [b for b in bins if b], strict=True):
+            for index, chosen in zip(b, chosen_lists, strict=True):
+                solved[index] = chosen
+        return solved
 
 
 def worker_copy(matcher: Any) -> Any:
     """The fitted index without what scoring candidates does not use and cannot travel: the encoder (a C
     model), the tokenizer's dictionary, the embedding cache and its lock, the faiss copy."""
     light = copy.copy(matcher)
+    for name in [n for n in vars(light) if callable(getattr(type(light), n, None))]:
+        delattr(light, name)  # a method patched on the instance (a profiler's wrapper) stays home
     for name in ("encoder_", "embeddings_", "embedding_cache", "tokenizer", "tokenizer_", "_flat"):
         if hasattr(light, name):
             setattr(light, name, None)
     light.progress = False
     return light
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _encode_chunk(texts: list[str], model: str, threads: int) -> np.ndarray:
