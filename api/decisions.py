@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api import audit, changes, labels, metrics
 from api.errors import ConflictError, NotFoundError
 from api.principal import Principal, forbid_grid
-from api.tables import AuditRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, now
+from api.tables import AuditRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware, now
 
 PROJECT_MOVES = {"active": {"completed", "cancelled"}}
 
@@ -113,8 +113,7 @@ def undo(session: Session, review_id: int, principal: Principal, *, at: dt.datet
     if review is None or review.key_id != principal.key_id:
         raise NotFoundError(f"decision {review_id} not found among this key's decisions",
                             zh=f"找不到您的决定 #{review_id}")
-    made = review.created_at if review.created_at.tzinfo else review.created_at.replace(tzinfo=dt.UTC)
-    if (at or now()) - made > UNDO_WINDOW:
+    if (at or now()) - aware(review.created_at) > UNDO_WINDOW:
         raise ConflictError(f"decision {review_id} is older than {UNDO_WINDOW.seconds // 60} minutes: it stays",
                             zh=f"该决定已超过 {UNDO_WINDOW.seconds // 60} 分钟，不能撤销")
     row = session.get(SuggestionRow, review.suggestion_id)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import metrics
-from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow, now
+from api.tables import EmbeddingRow, GridRow, NeedRow, ResourceRow, aware, now
 from matcher import Matcher, Need, Resource
 from matcher.encode import EmbeddingCache
 from matcher.records import Grid
@@ -165,7 +165,8 @@ class EngineState:
         with self._readers() as session:
             rows = [r for r in session.execute(stmt) if r.key not in self._cache]
             if since is None or rows:
-                latest = _aware(session.scalar(select(func.max(EmbeddingRow.created_at))))
+                latest = session.scalar(select(func.max(EmbeddingRow.created_at)))
+                latest = aware(latest) if latest is not None else None
                 self._embeddings_seen_at = max(filter(None, (latest, since)), default=None) or now()
         if rows:
             vectors = np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows])
@@ -350,10 +351,6 @@ class EngineState:
         threshold = snapshot.min_score(min_score)
         return snapshot.assign(needs, k, threshold, on_progress, backend), snapshot.model_version, threshold
 
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; the service writes them in UTC."""
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _apply(matcher: Matcher | None, op: str, resources: Sequence[Resource]) -> Matcher | None:

@@ -19,7 +19,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from api.matching import LIVE_PROJECT
 from api.principal import Principal
-from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
+from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 
 GROUPS = ("street", "grid", "category", "month")
 ALL = "全部"
@@ -212,7 +212,7 @@ def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | 
     stmt = _where(base.with_only_columns(key, NeedRow.created_at, ProjectRow.created_at),
                   NeedRow, ProjectRow.created_at, principal, f)
     for k, posted, formed in session.execute(stmt):
-        yield k, {"_days": [(_aware(formed) - _aware(posted)).total_seconds() / 86400]}
+        yield k, {"_days": [(aware(formed) - aware(posted)).total_seconds() / 86400]}
 
 
 
@@ -255,6 +255,3 @@ def _project_dates(f: StatsFilter) -> list:
         conditions.append(day(ProjectRow.created_at) <= f.date_to)
     return conditions or [true()]
 
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment

@@ -25,6 +25,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time with its zone: SQLite hands back naive datetimes, and the service writes UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -12,7 +12,7 @@ import secrets
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.tables import ApiKeyRow, WebSessionRow, now
+from api.tables import ApiKeyRow, WebSessionRow, aware, now
 
 # last_seen_at is written at most this often: a page view must not cost a write each time.
 TOUCH_EVERY = dt.timedelta(seconds=60)
@@ -39,7 +39,7 @@ def alive_key(readers: sessionmaker[Session], writers: sessionmaker[Session], to
         row = session.get(WebSessionRow, token)
         if row is None or row.ended_at is not None:
             return None
-        last_seen = _aware(row.last_seen_at)
+        last_seen = aware(row.last_seen_at)
         key = session.get(ApiKeyRow, row.key_id)
     if moment - last_seen > dt.timedelta(seconds=idle_s):
         with writers() as session, session.begin():
@@ -50,6 +50,3 @@ def alive_key(readers: sessionmaker[Session], writers: sessionmaker[Session], to
             session.execute(update(WebSessionRow).where(WebSessionRow.id == token).values(last_seen_at=moment))
     return key
 
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment

@@ -17,7 +17,7 @@ from api.deps import EngineDep, Principal, SessionDep, SettingsDep
 from api.keys import find_key
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, match_need
-from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
+from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
 from matcher.proximity import RING_LABELS
 from matcher.records import RINGS
@@ -239,7 +239,7 @@ def decided(request: Request, principal: Staff, session: SessionDep, page: int =
     paged = Paged(session, stmt, page)
     moment = dt.datetime.now(dt.UTC)
     rows = [{"review": review, "suggestion": suggestion, "need": need, "resource": resource,
-             "undoable": moment - _aware(review.created_at) <= decisions.UNDO_WINDOW}
+             "undoable": moment - aware(review.created_at) <= decisions.UNDO_WINDOW}
             for review, suggestion, need, resource in paged.rows]
     return render(request, "decided.html", {"rows": rows, "paged": paged, "principal": principal,
                                             "notice": NOTICES.get(notice, ""), "who": who(session, principal),
@@ -254,9 +254,6 @@ def undo(request: Request, review_id: int, principal: Staff, session: SessionDep
     engine.capacity_moved(row.resource_id)
     return back("/review/decided", "undone")
 
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
 # ------------------------------------------------------------------ projects
