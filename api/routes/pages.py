@@ -58,7 +58,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return "；".join(f"{k} {v}" for k, v in value.items()) or "—"
     if isinstance(value, float):
-        return f"{value:.1%}" if value <= 1 and value != int(value) else f"{value:g}"
+        return f"{value:g}"
     return str(value)
 
 
@@ -74,7 +74,8 @@ def stats_page(request: Request, principal: Viewer, session: SessionDep, street:
     by_street = result["groups"] if group == "street" else stats.figures(session, principal, chosen, "street")["groups"]
     grids = _grid_names(session)
     visible = [g for g in grids.values() if principal.sees(g.id)]
-    rows = result["groups"]
+    rows = [{**r, "grid_coverage": None if r["grid_coverage"] is None else f"{r['grid_coverage']:.1%}"}
+            for r in result["groups"]]
     if group == "grid":  # names beside ids
         rows = [{**r, "key": f"{(grids[r['key']].name if r['key'] in grids else '') or r['key']}"} for r in rows]
     filters = {"street": street, "grid_kind": grid_kind, "side": side, "category": category, "from": date_from,
