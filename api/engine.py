@@ -90,7 +90,7 @@ class EngineState:
         self._readers = readers or sessions
         self._lock = threading.RLock()  # the writer lock: readers never take it
         self._refit_drift = refit_drift
-        self._replay: list[tuple[str, object]] | None = None
+        self._replay: list[list[Resource]] | None = None  # writes made while a background refit runs
         self._refitting: threading.Thread | None = None
         self._fits = 0  # full fits published; a background refit started before a newer one is stale
         self._tokenizer = Tokenizer()
@@ -226,8 +226,8 @@ class EngineState:
                 log.info("background refit discarded: a newer index was published while it ran")
                 self._replay = None
                 return
-            for op, payload in self._replay or []:
-                fresh = _apply(fresh, op, payload)
+            for resources in self._replay or []:
+                fresh = _apply(fresh, resources)
             self._fits += 1
             self._publish(fresh)
             self._replay = None
@@ -251,13 +251,13 @@ class EngineState:
             return
         with self._lock:
             if self._replay is not None:
-                self._replay.append(("save", list(resources)))
+                self._replay.append(list(resources))
             if self.matcher is None:
                 if any(r.status == "open" for r in resources):
                     self.rebuild()
                 return
             before = self.matcher.n_resources_
-            self._publish(_apply(self.matcher, "save", resources))
+            self._publish(_apply(self.matcher, resources))
             self._added += max(self.matcher.n_resources_ - before, 0)
             self._drifted(resources)
         if store:
@@ -353,7 +353,7 @@ class EngineState:
 
 
 
-def _apply(matcher: Matcher | None, op: str, resources: Sequence[Resource]) -> Matcher | None:
+def _apply(matcher: Matcher | None, resources: Sequence[Resource]) -> Matcher | None:
     """The next index after resource writes: a copy, so the published snapshot stays as it was."""
     if matcher is None:
         return None

@@ -120,9 +120,8 @@ RING_LABELS = labels.RINGS
 def plain(row: Any, grids: dict[str, Any] | None = None) -> dict[str, Any]:
     """A table row as a dict with Chinese labels for codes and, where it has a grid, the grid's name."""
     out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
-    for name in ("side",):
-        if name in out:
-            out[name] = SIDE_LABELS.get(out[name], out[name])
+    if "side" in out:
+        out["side"] = SIDE_LABELS.get(out["side"], out["side"])
     if "status" in out:
         out["status"] = STATUS_LABELS.get(out["status"], out["status"])
     if "ring" in out:
@@ -145,19 +144,23 @@ def stats_sheets(result: dict[str, Any]) -> list[Sheet]:
     return sheets
 
 
-def with_titles(session, stmt) -> Iterable[dict[str, Any]]:
-    """Rows of a suggestions or projects query with the need's and resource's titles (and the need's grid)."""
-    from sqlalchemy import select
+def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any]) -> dict[str, Any]:
+    """A suggestion or project as an export row: the need's and resource's titles beside their ids, and
+    the need's grid by name."""
+    place = grids.get(need.grid)
+    return {**plain(row), "need_title": need.title, "resource_title": resource.title,
+            "grid_name": place.name if place is not None else need.grid,
+            "street": place.street if place is not None else ""}
 
-    from api.tables import GridRow, NeedRow, ResourceRow
 
-    grids = {g.id: g for g in session.scalars(select(GridRow))}
+def with_titles(session, stmt, grids: dict[str, Any] | None = None) -> Iterable[dict[str, Any]]:
+    """Rows of a suggestions or projects query (need joined) as titled export rows."""
+    from api.lists import grids_by_id
+    from api.tables import NeedRow, ResourceRow
+
+    grids = grids_by_id(session) if grids is None else grids
     entity = stmt.column_descriptions[0]["entity"]
-    joined = (stmt.add_columns(NeedRow.title, NeedRow.grid, ResourceRow.title)
+    joined = (stmt.add_columns(NeedRow, ResourceRow)
               .join(ResourceRow, ResourceRow.id == entity.resource_id).limit(MAX_ROWS))
-    for row, need_title, grid, resource_title in session.execute(joined):
-        out = plain(row)
-        place = grids.get(grid)
-        out |= {"need_title": need_title, "resource_title": resource_title,
-                "grid_name": place.name if place is not None else grid, "street": place.street if place else ""}
-        yield out
+    for row, need, resource in session.execute(joined):
+        yield titled(row, need, resource, grids)

@@ -73,10 +73,6 @@ class BatchLock:
                 connection.invalidate()  # never back to the pool with a session lock possibly held
         self._local.release()
 
-    @property
-    def held(self) -> bool:
-        return self._local.locked()
-
     def nobody_holds_it(self) -> bool:
         """True when no batch runs in any process: then jobs marked running are leftovers."""
         if not self.acquire():
@@ -118,7 +114,7 @@ class BatchRunner:
     def sweep(self) -> int:
         """Fail jobs left running by a process that died or a batch whose failure could not be written
         (the database was away): only when no batch runs anywhere, so none of them is alive."""
-        if self._running.held or not self._running.nobody_holds_it():
+        if not self._running.nobody_holds_it():  # also false while this process runs one
             return 0
         return mark_interrupted(self._sessions)
 

@@ -162,6 +162,11 @@ def query(kind: str, principal: Principal, *, grid: str | None = None, street: s
     return stmt.order_by(table.id)
 
 
+def grids_by_id(session: Session) -> dict[str, GridRow]:
+    """Every grid by id: pages and exports name grids, not ids."""
+    return {g.id: g for g in session.scalars(select(GridRow))}
+
+
 def in_place(stmt: Select, grid_column, principal: Principal, *, grid: str | None = None,
              street: str | None = None) -> Select:
     """Limit a query to the staff member's grids, and to one grid or street when asked."""

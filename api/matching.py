@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from api import audit, metrics
@@ -18,9 +19,19 @@ from matcher.suggestion import Suggestion
 LIVE_PROJECT = ("active", "completed")
 
 
+def served_needs() -> Select:
+    """Ids of needs with a live project, as a subquery."""
+    return select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
+
+
+def overdue(today: dt.date) -> ColumnElement[bool]:
+    """An open need past its deadline on `today` with no live project (限时清零's list)."""
+    return and_(NeedRow.status == "open", NeedRow.deadline < today, NeedRow.id.not_in(served_needs()))
+
+
 def served(session: Session, need_ids: Sequence[str] | None = None) -> set[str]:
     """Needs that already have a live project: they are not matched again."""
-    stmt = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
+    stmt = served_needs()
     if need_ids is not None:
         stmt = stmt.where(ProjectRow.need_id.in_(list(need_ids)))
     return set(session.scalars(stmt))

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import exports, stats
-from api.matching import LIVE_PROJECT
+from api import exports, lists, stats
+from api.matching import overdue
 from api.principal import Principal
 from api.tables import GridRow, NeedRow, ProjectRow
 
@@ -39,7 +39,7 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
     chosen = stats.StatsFilter(street=street, date_from=first, date_to=last)
     by_street = stats.figures(session, DISTRICT, chosen, "street")
     by_grid = stats.figures(session, DISTRICT, chosen, "grid")
-    grids = {g.id: g for g in session.scalars(select(GridRow))}
+    grids = lists.grids_by_id(session)
     names = {g.id: f"{g.name or g.id}" for g in grids.values()}
     grid_rows = [{**row, "key": f"{names.get(row['key'], row['key'])}（{row['key']}）"} for row in by_grid["groups"]]
     projects = (select(ProjectRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
@@ -51,7 +51,7 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
         exports.Sheet("合计", exports.STATS_COLUMNS, [{**by_street["total"], "key": f"{first:%Y年%m月}"}]),
         exports.Sheet("按街道", exports.STATS_COLUMNS, by_street["groups"], chart=("key", "projects_formed")),
         exports.Sheet("按网格", exports.STATS_COLUMNS, grid_rows),
-        exports.Sheet("本月形成的项目", exports.PROJECT_COLUMNS, list(exports.with_titles(session, projects))),
+        exports.Sheet("本月形成的项目", exports.PROJECT_COLUMNS, list(exports.with_titles(session, projects, grids))),
         exports.Sheet("超期需求", OVERDUE_COLUMNS, _overdue(session, grids, street)),
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,9 +64,7 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
 def _overdue(session: Session, grids: dict[str, GridRow], street: str | None) -> list[dict[str, Any]]:
     """Needs past their deadline today with no live project: 限时清零's list."""
     today = dt.date.today()
-    served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
-    stmt = (select(NeedRow).where(NeedRow.status == "open", NeedRow.deadline < today, NeedRow.id.not_in(served))
-            .order_by(NeedRow.deadline))
+    stmt = select(NeedRow).where(overdue(today)).order_by(NeedRow.deadline)
     rows = []
     for need in session.scalars(stmt):
         grid = grids.get(need.grid)

@@ -12,12 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, Select, and_, case, func, literal, select, true
+from sqlalchemy import Date, Select, String, and_, case, func, literal, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from api.matching import LIVE_PROJECT
+from api.lists import in_place
+from api.matching import LIVE_PROJECT, overdue
 from api.principal import Principal
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 
@@ -35,22 +36,27 @@ class StatsFilter(NamedTuple):
     date_to: dt.date | None = None
 
 
-def _month(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
-
-
 def day(column):
     """The calendar day of a timestamp column, comparable with a date on both backends (SQLite's CAST to
     DATE would keep only the year)."""
     return _Day(column)
 
 
+def month(column):
+    """The YYYY-MM of a timestamp column, on either backend."""
+    return _Month(column)
+
+
 class _Day(FunctionElement):
     type = Date()
     inherit_cache = True
     name = "duijie_day"
+
+
+class _Month(FunctionElement):
+    type = String()
+    inherit_cache = True
+    name = "duijie_month"
 
 
 @compiles(_Day)
@@ -63,26 +69,33 @@ def _day_sqlite(element, compiler, **kw):
     return f"date({compiler.process(element.clauses, **kw)})"
 
 
-def _key(session: Session, group: str | None, listed, created_at):
+@compiles(_Month)
+def _month_default(element, compiler, **kw):
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+
+
+@compiles(_Month, "sqlite")
+def _month_sqlite(element, compiler, **kw):
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
+
+
+def _key(group: str | None, listed, created_at):
     """The grouping expression for a list's rows: its grid's street, its grid, its category or month."""
     if group == "street":
-        return func.coalesce(func.nullif(GridRow.street, ""), "（未注明街道）")
+        return _street_key()
     if group == "grid":
         return func.coalesce(func.nullif(listed.grid, ""), "（未注明网格）")
     if group == "category":
         return func.coalesce(func.nullif(listed.category, ""), "（未分类）")
     if group == "month":
-        return _month(session, created_at)
+        return month(created_at)
     return literal(ALL)
 
 
 def _where(stmt: Select, listed, created_at, principal: Principal, f: StatsFilter) -> Select:
     """Filters on the listed record (a need, or a resource) that the figure counts, and on its date."""
     stmt = stmt.join_from(listed, GridRow, GridRow.id == listed.grid, isouter=True)
-    if principal.role == "staff":
-        stmt = stmt.where(listed.grid.in_(sorted(principal.grids)))
-    if f.grid:
-        stmt = stmt.where(listed.grid == f.grid)
+    stmt = in_place(stmt, listed.grid, principal, grid=f.grid)  # staff: their own grids
     if f.street:
         stmt = stmt.where(GridRow.street == f.street)
     if f.grid_kind:
@@ -161,10 +174,9 @@ def _collect(session: Session, principal: Principal, f: StatsFilter, group: str 
 
 def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | None,
            today: dt.date) -> Iterable[tuple[str, dict[str, Any]]]:
-    need_key = _key(session, group, NeedRow, NeedRow.created_at)
-    served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
-    overdue = and_(NeedRow.status == "open", NeedRow.deadline < today, NeedRow.id.not_in(served))
-    stmt = _where(select(need_key, func.count(), func.sum(case((overdue, 1), else_=0)),
+    need_key = _key(group, NeedRow, NeedRow.created_at)
+    late = overdue(today)
+    stmt = _where(select(need_key, func.count(), func.sum(case((late, 1), else_=0)),
                          func.sum(case((NeedRow.escalated.is_(True), 1), else_=0))),
                   NeedRow, NeedRow.created_at, principal, f).group_by(need_key)
     for key, posted, late, escalated in session.execute(stmt):
@@ -174,13 +186,13 @@ def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | 
     for key, ring, count in session.execute(stmt):
         yield key, {"escalated_ring": {ring: count}}
 
-    resource_key = _key(session, group, ResourceRow, ResourceRow.created_at)
+    resource_key = _key(group, ResourceRow, ResourceRow.created_at)
     stmt = _where(select(resource_key, func.count()), ResourceRow, ResourceRow.created_at, principal, f
                   ).group_by(resource_key)
     for key, posted in session.execute(stmt):
         yield key, {"resources_posted": posted}
 
-    key = _key(session, group, NeedRow, SuggestionRow.created_at)
+    key = _key(group, NeedRow, SuggestionRow.created_at)
     stmt = _where(select(key, func.count(), func.sum(case((SuggestionRow.status == "accepted", 1), else_=0)),
                          func.sum(case((SuggestionRow.status == "rejected", 1), else_=0)))
                   .select_from(SuggestionRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id),
@@ -196,7 +208,7 @@ def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | 
     for k, reason, count in session.execute(stmt):
         yield k, {"rejected_by_reason": {reason or "（未注明）": count}}
 
-    key = _key(session, group, NeedRow, ProjectRow.created_at)
+    key = _key(group, NeedRow, ProjectRow.created_at)
     direction = case((and_(ResourceRow.side == "enterprise", NeedRow.side == "community"), "e2c"),
                      (and_(ResourceRow.side == "community", NeedRow.side == "enterprise"), "c2e"), else_="other")
     base = (select(ProjectRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
@@ -219,12 +231,10 @@ def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | 
 def _coverage(session: Session, principal: Principal, f: StatsFilter,
               group: str | None) -> Iterable[tuple[str, dict[str, Any]]]:
     """Coverage as the report counts it: grids with at least one live project, among all grids."""
-    grid_key = _grid_key(session, group)
+    grid_key = _grid_key(group)
     if grid_key is not None:
-        grids = select(grid_key, func.count()).select_from(GridRow)
-        if principal.role == "staff":
-            grids = grids.where(GridRow.id.in_(sorted(principal.grids)))
-        for name, column in (("grid", GridRow.id), ("street", GridRow.street), ("grid_kind", GridRow.kind)):
+        grids = in_place(select(grid_key, func.count()).select_from(GridRow), GridRow.id, principal, grid=f.grid)
+        for name, column in (("street", GridRow.street), ("grid_kind", GridRow.kind)):
             value = getattr(f, name)
             if value:
                 grids = grids.where(column == value)
@@ -237,9 +247,13 @@ def _coverage(session: Session, principal: Principal, f: StatsFilter,
             yield k, {"grids_with_project": count}
 
 
-def _grid_key(session: Session, group: str | None):
+def _street_key():
+    return func.coalesce(func.nullif(GridRow.street, ""), "（未注明街道）")
+
+
+def _grid_key(group: str | None):
     if group == "street":
-        return func.coalesce(func.nullif(GridRow.street, ""), "（未注明街道）")
+        return _street_key()
     if group == "grid":
         return GridRow.id
     if group is None:

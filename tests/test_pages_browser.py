@@ -11,8 +11,12 @@ import pytest
 from openpyxl import load_workbook
 
 from api.tables import SuggestionRow
+from tests import test_review_browser as review_browser
 from tests.api_helpers import Service, database, live_server
-from tests.test_review_browser import ARGS, ARTIFACTS, CHROMIUM, playwright, pytestmark  # noqa: F401
+from tests.test_review_browser import ARTIFACTS, pytestmark  # noqa: F401
+
+# The review page tests' Chromium, launched once per module by their fixture.
+browser = review_browser.browser
 
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 PAGES = {"queue": "/review", "decided": "/review/decided", "projects": "/review/projects",
@@ -41,14 +45,6 @@ def site(tmp_path_factory):
                                           score=round(rng.random(), 4), features={}, reasons=["测试理由"], terms=[],
                                           model_version="default", origin="test") for _ in range(500))
         yield base, svc
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _signed_in(browser, base: str, key: str, viewport: dict):

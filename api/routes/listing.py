@@ -108,7 +108,7 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
         stmt = lists.query(kind, principal, grid=grid, street=street, category=category, side=side,
                            status_=status_, escalated=escalated)
         if format == "xlsx":  # every matching row (limit and offset page the JSON only)
-            grids = {g.id: g for g in session.scalars(select(GridRow))}
+            grids = lists.grids_by_id(session)
             rows = (exports.plain(row, grids) for row in session.scalars(stmt.limit(exports.MAX_ROWS)))
             sheet = exports.Sheet(EXPORT_TITLES[kind], EXPORT_COLUMNS[kind], rows)
             return exports.xlsx_response([sheet], f"{EXPORT_TITLES[kind]}.xlsx")

@@ -20,7 +20,6 @@ from api.errors import DomainError, InvalidError
 from api.routes.review import (
     Staff,
     Viewer,
-    _grid_names,
     escalated_query,
     projects_query,
     queue_query,
@@ -70,9 +69,10 @@ def stats_page(request: Request, principal: Viewer, session: SessionDep, street:
     group = group_by if group_by in GROUPS else "street"
     chosen = _filters(street, grid_kind, side, category, date_from, date_to)
     result = stats.figures(session, principal, chosen, group)
-    by_month = stats.figures(session, principal, chosen, "month")["groups"]
+    # The charts want months and streets; the grouping asked for already is one of them, not computed twice.
+    by_month = result["groups"] if group == "month" else stats.figures(session, principal, chosen, "month")["groups"]
     by_street = result["groups"] if group == "street" else stats.figures(session, principal, chosen, "street")["groups"]
-    grids = _grid_names(session)
+    grids = lists.grids_by_id(session)
     visible = [g for g in grids.values() if principal.sees(g.id)]
     rows = [{**r, "grid_coverage": None if r["grid_coverage"] is None else f"{r['grid_coverage']:.1%}"}
             for r in result["groups"]]
@@ -110,20 +110,15 @@ def export_stats(request: Request, principal: Viewer, session: SessionDep, stree
 def export_page(what: str, request: Request, principal: Staff, session: SessionDep, street: str = "",
                 grid: str = "", category: str = "", side: str = "", q: str = "") -> Response:
     """What each page shows, all of it (not one page of it), as Excel."""
-    if what == "suggestions":
-        stmt = queue_query(principal, street=street, grid=grid, category=category, side=side, q=q)
-        rows = ({**exports.plain(s), "need_title": n.title, "resource_title": r.title}
-                for s, n, r in session.execute(stmt.limit(exports.MAX_ROWS)))
-        sheet = exports.Sheet("待审核配对", exports.SUGGESTION_COLUMNS, rows)
-    elif what == "projects":
-        grids = _grid_names(session)
-        rows = ({**exports.plain(p), "need_title": n.title, "resource_title": r.title,
-                 "grid_name": grids[n.grid].name if n.grid in grids else n.grid,
-                 "street": grids[n.grid].street if n.grid in grids else ""}
-                for p, n, r in session.execute(projects_query(principal, q).limit(exports.MAX_ROWS)))
-        sheet = exports.Sheet("项目清单", exports.PROJECT_COLUMNS, rows)
+    grids = lists.grids_by_id(session)
+    if what in ("suggestions", "projects"):
+        stmt = (queue_query(principal, street=street, grid=grid, category=category, side=side, q=q)
+                if what == "suggestions" else projects_query(principal, q))
+        rows = (exports.titled(row, need, resource, grids)
+                for row, need, resource in session.execute(stmt.limit(exports.MAX_ROWS)))
+        sheet = (exports.Sheet("待审核配对", exports.SUGGESTION_COLUMNS, rows) if what == "suggestions"
+                 else exports.Sheet("项目清单", exports.PROJECT_COLUMNS, rows))
     elif what == "escalated":
-        grids = _grid_names(session)
         rows = (exports.plain(n, grids) for n in session.scalars(escalated_query(principal).limit(exports.MAX_ROWS)))
         sheet = exports.Sheet("超期需求", exports.NEED_COLUMNS, rows)
     else:

@@ -15,8 +15,8 @@ from api import decisions, labels, web_sessions
 from api.db import in_transaction
 from api.deps import EngineDep, Principal, SessionDep, SettingsDep
 from api.keys import find_key
-from api.lists import in_place
-from api.matching import LIVE_PROJECT, match_need
+from api.lists import grids_by_id, in_place
+from api.matching import match_need, served_needs
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
 from matcher.proximity import RING_LABELS
@@ -133,10 +133,6 @@ def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form(max_
 
 
 # ------------------------------------------------------------------ the queue
-def _grid_names(session) -> dict[str, GridRow]:
-    return {g.id: g for g in session.scalars(select(GridRow))}
-
-
 def queue_query(principal: Principal, *, street: str = "", grid: str = "", category: str = "", side: str = "",
                 q: str = "") -> Select:
     stmt = (select(SuggestionRow, NeedRow, ResourceRow)
@@ -158,7 +154,7 @@ def queue_query(principal: Principal, *, street: str = "", grid: str = "", categ
 def queue(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, street: str = "",
           grid: str = "", category: str = "", side: str = "", q: str = "", page: int = 1,
           notice: str = "") -> HTMLResponse:
-    grids = _grid_names(session)
+    grids = grids_by_id(session)
     filters = {"street": street, "grid": grid, "category": category, "side": side, "q": q}
     paged = Paged(session, queue_query(principal, **filters), page)
     visible = [g for g in grids.values() if principal.sees(g.id)]
@@ -176,7 +172,7 @@ def one_suggestion(request: Request, suggestion_id: int, principal: Staff, sessi
     decisions.get_suggestion(session, suggestion_id, principal)
     stmt = (select(SuggestionRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
             .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id).where(SuggestionRow.id == suggestion_id))
-    return render(request, "queue.html", {"cards": _cards(session.execute(stmt), _grid_names(session)),
+    return render(request, "queue.html", {"cards": _cards(session.execute(stmt), grids_by_id(session)),
                                           "sides": SIDES, "reasons": REASONS, "notice": "", "single": True,
                                           "filters": {}, "grids": [], "streets": [], "principal": principal,
                                           "who": who(session, principal), "paged": None})
@@ -269,7 +265,7 @@ def projects_query(principal: Principal, q: str = "") -> Select:
 def projects(request: Request, principal: Staff, session: SessionDep, q: str = "", page: int = 1,
              notice: str = "") -> HTMLResponse:
     paged = Paged(session, projects_query(principal, q), page)
-    grids = _grid_names(session)
+    grids = grids_by_id(session)
     rows = [{"project": p, "need": n, "resource": r, "need_grid": grids.get(n.grid),
              "resource_grid": grids.get(r.grid)} for p, n, r in paged.rows]
     return render(request, "projects.html", {"rows": rows, "paged": paged, "q": q, "sides": SIDES,
@@ -294,8 +290,8 @@ def update_project(request: Request, project_id: int, principal: Staff, session:
 
 # ------------------------------------------------------------------ escalated needs
 def escalated_query(principal: Principal) -> Select:
-    served = select(ProjectRow.need_id).where(ProjectRow.status.in_(LIVE_PROJECT))
-    stmt = select(NeedRow).where(NeedRow.escalated.is_(True), NeedRow.status == "open", NeedRow.id.not_in(served))
+    stmt = select(NeedRow).where(NeedRow.escalated.is_(True), NeedRow.status == "open",
+                                 NeedRow.id.not_in(served_needs()))
     return in_place(stmt, NeedRow.grid, principal).order_by(NeedRow.deadline, NeedRow.id)
 
 
@@ -303,7 +299,7 @@ def escalated_query(principal: Principal) -> Select:
 def escalated(request: Request, principal: Staff, session: SessionDep, page: int = 1,
               notice: str = "") -> HTMLResponse:
     paged = Paged(session, escalated_query(principal), page, scalars=True)
-    grids = _grid_names(session)
+    grids = grids_by_id(session)
     needs = [{"need": n, "grid": grids.get(n.grid), "ring": RING_LABELS[RINGS.index(n.ring)]} for n in paged.rows]
     return render(request, "escalated.html", {"needs": needs, "paged": paged, "sides": SIDES,
                                               "notice": NOTICES.get(notice, ""), "principal": principal,
