@@ -85,8 +85,10 @@ class Snapshot(NamedTuple):
 
 class EngineState:
     def __init__(self, sessions: sessionmaker[Session], model_dir: Path, *, refit_drift: float = 0.2,
-                 matcher: Matcher | None = None, readers: sessionmaker[Session] | None = None) -> None:
+                 matcher: Matcher | None = None, readers: sessionmaker[Session] | None = None,
+                 shard_size: int = 250_000) -> None:
         self._sessions = sessions
+        self._shard_size = shard_size
         self._readers = readers or sessions
         self._lock = threading.RLock()  # the writer lock: readers never take it
         self._refit_drift = refit_drift
@@ -148,8 +150,8 @@ class EngineState:
             grids = [grid_record(g) for g in session.scalars(select(GridRow).order_by(GridRow.id))]
         if not resources:
             return None
-        matcher = Matcher(tokenizer=self._tokenizer, embedding_cache=self._cache, progress=len(resources) > 5000
-                          ).fit(resources, needs, grids=grids)
+        matcher = Matcher(tokenizer=self._tokenizer, embedding_cache=self._cache, progress=len(resources) > 5000,
+                          shard_size=self._shard_size).fit(resources, needs, grids=grids)
         self.store_embeddings()
         return matcher
 

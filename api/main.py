@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             log.error(app.state.model_problem)
             model_dir = DEFAULT_MODEL_DIR
         app.state.engine = EngineState(app.state.sessions, model_dir, refit_drift=settings.refit_drift,
-                                       matcher=matcher, readers=app.state.readers)
+                                       matcher=matcher, readers=app.state.readers, shard_size=settings.shard_size)
         if matcher is None:
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db,

@@ -57,4 +57,7 @@ class Settings(BaseSettings):
     # Where the batch runs its heavy stages: "" (this process), local:N (N local Dask workers started per
     # batch) or tcp://HOST:8786 (a running Dask scheduler). The result is the same either way.
     dask_scheduler: str = ""
+    # Resource rows per shard of the index: a batch on a cluster deals the shards round the workers, so
+    # a worker holds about index ÷ workers (at least one shard). The answer does not depend on it.
+    shard_size: int = Field(default=250_000, ge=1000)
     demo: bool = False

@@ -6,10 +6,12 @@ from this file's own templates (a subject, an ask or an offer, a qualifier; reso
 of a business scope), placed on random point grids; needs search their street (the service's default
 ring), one in ten the whole district. Everything is generated from a seed, streamed, never stored here.
 
-    python -m bench.city [--sizes 100000 200000 400000] [--workers 2] [--write DIR --size N]
+    python -m bench.city [--sizes 100000 200000 400000] [--workers 2] [--shard-size 50000]
+                         [--write DIR --size N]
 
 Per size (needs = resources = N): fit (in process), then the batch (candidates + assignment) in process
-and on local:WORKERS in the same run, with peak memory of the driver and of each worker; then the
+and on local:WORKERS in the same run, with the peak resident memory of the driver and of each worker
+(the index's shards are dealt round the workers: a worker holds its share); then the
 encoder's throughput in process and on the cluster, measured on a sample of distinct texts, from which
 the encoding stage at each size is worked out (encoding 1M texts here would take hours; it is linear).
 """
@@ -139,13 +141,7 @@ class Stages:
                 setattr(owner, name, original)
 
 
-def _uss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_full_info().uss / 2**20
-
-
-def run_size(n: int, workers: int, district_share: float) -> list[list[object]]:
+def run_size(n: int, workers: int, district_share: float, shard_size: int) -> list[list[object]]:
     from matcher import Matcher
     from matcher.distributed import DaskBackend, cluster
 
@@ -153,11 +149,11 @@ def run_size(n: int, workers: int, district_share: float) -> list[list[object]]:
     city_grids = list(grids(count))
     need_list = list(needs(n, count, district_share=district_share))
     resource_list = list(resources(n, count))
-    matcher = Matcher(encoder="none", progress=False)
+    matcher = Matcher(encoder="none", progress=False, shard_size=shard_size)
     t = time.perf_counter()
     matcher.fit(resource_list, need_list, grids=city_grids)
     fit_s = time.perf_counter() - t
-    label = f"{n:,} × {n:,}, {district_share:.0%} district-wide"
+    label = f"{n:,} × {n:,}, {district_share:.0%} district-wide, {len(matcher.shards_)} shards"
     rows = [[label, "fit (words, in process)", round(fit_s, 1), "", "", ""]]
     results = {}
     for mode in ("in process", f"local:{workers}"):
@@ -180,7 +176,9 @@ def run_size(n: int, workers: int, district_share: float) -> list[list[object]]:
                     total = time.perf_counter() - t
                 finally:
                     stages.close()
-                memory = f"worker USS max {max(client.run(_uss_mb).values()):.0f}"
+                # Each worker's peak resident memory since it started (it started for this batch).
+                peaks = sorted(client.run(_peak_mb).values())
+                memory = "workers' peaks " + " / ".join(f"{p:.0f}" for p in peaks)
         split = ", ".join(f"{k} {v:.1f}" for k, v in stages.seconds.items())
         rows.append([label, f"batch {mode}: {split}", round(total, 1), memory, len(results[mode].pairs), ""])
     same = results["in process"] == results[f"local:{workers}"]
@@ -213,7 +211,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 200_000, 400_000])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--encode-sample", type=int, default=1500)
+    parser.add_argument("--encode-sample", type=int, default=1500, help="distinct texts to time the encoder on "
+                        "(0: skip)")
+    parser.add_argument("--shard-size", type=int, default=250_000, help="resource rows per shard of the index")
     parser.add_argument("--district-share", type=float, nargs="+", default=[0.0, 0.1],
                         help="shares of needs that search the whole district (the rest their street)")
     parser.add_argument("--write", type=Path, help="write a city's lists (grids, needs, resources JSONL) here")
@@ -233,8 +233,11 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         for share in args.district_share:
-            rows += run_size(n, args.workers, share)
+            rows += run_size(n, args.workers, share, args.shard_size)
         print_table("so far", HEADER, rows, )
+    if not args.encode_sample:
+        print_table(f"a synthetic city on this machine (2 cores); local:{args.workers}", HEADER, rows)
+        return
     alone, spread = encoding_rates(args.workers, args.encode_sample)
     for n in args.sizes:
         rows.append([f"{n:,} needs + {n:,} resources", "encoding (worked out from the measured rates)",

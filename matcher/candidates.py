@@ -30,12 +30,24 @@ class Candidates(NamedTuple):
     resource_row: np.ndarray
 
 
+class Scored(NamedTuple):
+    """Candidate pairs with the similarity that found them (a merge of shards ranks by it)."""
+
+    need_row: np.ndarray
+    resource_row: np.ndarray
+    score: np.ndarray
+
+
 def _empty() -> Candidates:
     return Candidates(np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
-def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_threads: int = 1) -> Candidates:
-    """The `top_n` resources with the highest positive cosine for each query row.
+def _no_scored() -> Scored:
+    return Scored(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
+def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_threads: int = 1) -> Scored:
+    """The `top_n` resources with the highest positive cosine for each query row, with their cosines.
 
     `index_t` is the transposed resource matrix (terms × resources). The product and the
     selection run in sparse_dot_topn's kernel, row by row, so no dense block is formed.
@@ -43,15 +55,28 @@ def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_
     n_resources = index_t.shape[1]
     top_n = min(int(top_n), n_resources)
     if queries.shape[0] == 0 or top_n <= 0 or queries.nnz == 0 or index_t.nnz == 0:
-        return _empty()
+        return _no_scored()
     if queries.shape[0] == 1 and _postings(queries, index_t) <= FEW_POSTINGS:
         return _top_of_postings(queries, index_t, top_n)
     if queries.shape[0] <= FEW_QUERIES:
         return _top_of_product(queries @ index_t, top_n)
-    product = sp_matmul_topn(queries, index_t, top_n=top_n, n_threads=n_threads if n_threads > 1 else None)
-    product = product.tocoo()
-    keep = product.data > 0
-    return Candidates(product.row[keep].astype(np.int64), product.col[keep].astype(np.int64))
+    # One more than asked: where the extra one ties the last, the kernel may have cut a tie anywhere,
+    # and those queries are ranked again exactly (rare: duplicate texts).
+    product = sp_matmul_topn(queries, index_t, top_n=min(top_n + 1, n_resources),
+                             n_threads=n_threads if n_threads > 1 else None).tocoo()
+    row, col, score = product.row.astype(np.int64), product.col.astype(np.int64), product.data.astype(np.float64)
+    order = np.lexsort((col, -score, row))
+    row, col, score = row[order], col[order], score[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row, side="left")
+    tied = np.unique(row[(rank == top_n) & (score == np.r_[np.nan, score[:-1]])])
+    keep = (rank < top_n) & (score > 0) & ~np.isin(row, tied)
+    found = Scored(row[keep], col[keep], score[keep])
+    if len(tied):
+        exact = _top_of_product(queries[tied] @ index_t, top_n)
+        found = Scored(np.concatenate([found.need_row, tied[exact.need_row]]),
+                       np.concatenate([found.resource_row, exact.resource_row]),
+                       np.concatenate([found.score, exact.score]))
+    return found
 
 
 def _postings(query: sp.csr_matrix, index_t: sp.csr_matrix) -> int:
@@ -59,7 +84,7 @@ def _postings(query: sp.csr_matrix, index_t: sp.csr_matrix) -> int:
     return int((index_t.indptr[query.indices + 1] - index_t.indptr[query.indices]).sum())
 
 
-def _top_of_postings(query: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int) -> Candidates:
+def _top_of_postings(query: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int) -> Scored:
     """Top-n of one query by summing its terms' postings, sorted by resource.
 
     scipy's product sets up a workspace as wide as the whole index for every row; a query whose
@@ -68,35 +93,49 @@ def _top_of_postings(query: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int) -
     indptr, resource, weight = gather_rows(index_t, query.indices)
     weight = weight * np.repeat(query.data, np.diff(indptr))
     if len(resource) == 0:
-        return _empty()
+        return _no_scored()
     order = np.argsort(resource, kind="stable")
     resource, weight = resource[order], weight[order]
     first = np.flatnonzero(np.r_[True, resource[1:] != resource[:-1]])
     score, resource = np.add.reduceat(weight, first), resource[first]
-    best = _top_positions(score, top_n)
-    keep = resource[best][score[best] > 0].astype(np.int64)
-    return Candidates(np.zeros(len(keep), dtype=np.int64), keep)
+    best = top_positions(score, top_n)  # resources ascend here, so positions order ties by row
+    positive = score[best] > 0
+    keep = resource[best][positive].astype(np.int64)
+    return Scored(np.zeros(len(keep), dtype=np.int64), keep, score[best][positive].astype(np.float64))
 
 
-def _top_positions(values: np.ndarray, top_n: int) -> np.ndarray | slice:
-    """Positions of the top_n largest values (all of them when there are no more)."""
-    if len(values) <= top_n:
-        return slice(None)
-    # The top end of an ascending partition: no negated copy of a row that can span the index.
-    return np.argpartition(values, len(values) - top_n)[len(values) - top_n:]
+def top_positions(values: np.ndarray, top_n: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the `top_n` largest values, best first, ties going to the smaller row (`rows`,
+    by default the positions themselves).
+
+    A total order: which of several tied resources is kept does not depend on how the search was cut
+    (chunks, shards, the kernel used), so a merge of shards keeps what one search over all would.
+    """
+    n = len(values)
+    if rows is None:
+        rows = np.arange(n)
+    if n > top_n:
+        # Everything at or above the top_n-th largest value; more than top_n only when it is tied.
+        kth = np.partition(values, n - top_n)[n - top_n]
+        pool = np.flatnonzero(values >= kth)
+    else:
+        pool = np.arange(n)
+    return pool[np.lexsort((rows[pool], -values[pool]))[:top_n]]
 
 
-def _top_of_product(product: sp.csr_matrix, top_n: int) -> Candidates:
+def _top_of_product(product: sp.csr_matrix, top_n: int) -> Scored:
     """Top-n of each row of an exact sparse product, looking only at its non-zeros."""
-    rows, cols = [], []
+    rows, cols, scores = [], [], []
     for row in range(product.shape[0]):
         start, end = product.indptr[row], product.indptr[row + 1]
-        best = _top_positions(product.data[start:end], top_n)
+        best = top_positions(product.data[start:end], top_n, product.indices[start:end])
         data, indices = product.data[start:end][best], product.indices[start:end][best]
-        keep = indices[data > 0]
+        positive = data > 0
+        keep = indices[positive]
         rows.append(np.full(len(keep), row, dtype=np.int64))
         cols.append(keep.astype(np.int64))
-    return Candidates(np.concatenate(rows), np.concatenate(cols))
+        scores.append(data[positive].astype(np.float64))
+    return Scored(np.concatenate(rows), np.concatenate(cols), np.concatenate(scores))
 
 
 class NearbyIndex:
@@ -186,7 +225,8 @@ def nearby_candidates(needs: Columns, nearby: NearbyIndex, *, limit: int,
         ring = min(int(needs.ring[row]), AREA)
         rows = nearby.within(needs.grids[row], int(needs.grid_code[row]), ring)
         if len(rows) > limit:
-            rows = rows[_top_positions(similarity(row, rows), limit)] if similarity is not None else rows[:limit]
+            kept = top_positions(similarity(row, rows), limit) if similarity is not None else slice(limit)
+            rows = np.sort(rows[kept])
         if len(rows):
             need_rows.append(np.full(len(rows), row, dtype=np.int64))
             resource_rows.append(rows)

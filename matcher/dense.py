@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from matcher.candidates import top_positions
+
 # Above this many need × resource scores, faiss's flat search (blocked sgemm plus a heap per query)
 # beats numpy's product and argpartition, whose selection alone took 6 ms per 200k-wide row here.
 FAISS_FROM = 4_000_000
@@ -30,15 +32,28 @@ def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *, n_threads: 
     rows, cols = [], []
     for start in range(0, n_queries, BLOCK):
         block = queries[start:start + BLOCK] @ index.T
-        if top_n < n_index:
-            best = np.argpartition(block, n_index - top_n, axis=1)[:, n_index - top_n:]
-        else:
-            best = np.broadcast_to(np.arange(n_index), block.shape)
-        order = np.argsort(-np.take_along_axis(block, best, axis=1), axis=1, kind="stable")
-        best = np.take_along_axis(best, order, axis=1)
         rows.append(np.repeat(np.arange(start, start + len(block), dtype=np.int64), top_n))
-        cols.append(best.ravel().astype(np.int64))
+        cols.append(_block_top(block, top_n).ravel())
     return np.concatenate(rows), np.concatenate(cols)
+
+
+def _block_top(block: np.ndarray, top_n: int) -> np.ndarray:
+    """Each row's top_n columns, best first, ties going to the smaller column (as
+    candidates.top_positions orders them, so that merged shards keep what one search would)."""
+    n_index = block.shape[1]
+    if top_n < n_index:
+        best = np.argpartition(block, n_index - top_n, axis=1)[:, n_index - top_n:]
+    else:
+        best = np.broadcast_to(np.arange(n_index), block.shape)
+    score = np.take_along_axis(block, best, axis=1)
+    best = np.take_along_axis(best, np.lexsort((best, -score), axis=1), axis=1).astype(np.int64)
+    if top_n < n_index:
+        # A row whose top_n-th value recurs outside the kept columns had its tie cut by the partition.
+        last = np.take_along_axis(block, best[:, -1:], axis=1)
+        tied = np.flatnonzero((block >= last).sum(axis=1) > top_n)
+        for row in tied:
+            best[row] = top_positions(block[row], top_n)
+    return best
 
 
 def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray | None, top_n: int, *,
@@ -53,8 +68,7 @@ def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray |
         # A wide scope for a query or two: the product over every row costs less than copying the
         # scope's rows out first; the scope's own scores are then picked from it.
         scores = (index @ queries.T)[scope].T
-        best = [np.argsort(-row, kind="stable")[:top_n] if len(row) <= top_n else
-                np.argpartition(row, len(row) - top_n)[len(row) - top_n:] for row in scores]
+        best = [top_positions(row, top_n) for row in scores]  # scope ascends: positions order ties by row
         return (np.repeat(np.arange(len(queries), dtype=np.int64), [len(b) for b in best]),
                 np.concatenate(best).astype(np.int64))
     return top_dense(queries, index[scope], top_n, n_threads=n_threads)
@@ -77,8 +91,18 @@ def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int, n_threads: in
     searcher = flat() if flat is not None else flat_index(index, n_threads=n_threads)
     # OpenMP keeps the thread count per calling thread: set it in this one, every time.
     faiss.omp_set_num_threads(n_threads)
-    _, best = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), top_n)
+    # One more than asked: where the extra one ties the last, faiss may have cut a tie anywhere, and
+    # those queries are ranked again with numpy, exactly.
+    extra = min(top_n + 1, index.shape[0])
+    score, best = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), extra)
+    best = best.astype(np.int64)
+    order = np.lexsort((best, -score), axis=1)
+    best, score = np.take_along_axis(best, order, axis=1), np.take_along_axis(score, order, axis=1)
+    if extra > top_n:
+        for row in np.flatnonzero(score[:, top_n] == score[:, top_n - 1]):
+            best[row, :top_n] = _block_top(queries[row:row + 1] @ index.T, top_n)[0]
+    best = best[:, :top_n]
     rows = np.repeat(np.arange(len(queries), dtype=np.int64), top_n)
-    cols = best.ravel().astype(np.int64)
+    cols = best.ravel()
     keep = cols >= 0
     return rows[keep], cols[keep]

@@ -4,9 +4,11 @@ the same answer as one process.
 - Encoding: the texts missing from the embedding cache are encoded in chunks on the workers and come
   back into the cache (nothing is encoded twice). The encoder's output does not depend on its batch or
   thread count (checked: bitwise equal), so the vectors are the in-process ones.
-- Candidates: the needs are scored in the engine's own chunks (`chunk_size`), one task per chunk, against
-  the fitted index sent to each worker once. A chunk's candidates do not depend on the other needs, so
-  the table is the in-process one, chunk for chunk.
+- Candidates: the index's shards (`shard_size` rows each, see matcher.shards) are spread over the
+  workers; no worker holds the whole index. Each chunk of needs (the engine's own `chunk_size`) is
+  searched on every shard where the shard lives, the per-shard finds merged per need (score, then row),
+  and each shard makes the features of its surviving pairs. One process runs the same functions on the
+  same shards and chunks, so the table is the in-process one, chunk for chunk.
 - Assignment: the candidate graph's connected components are independent; they are solved in parallel,
   batched so that a task is worth its overhead. In-process the same components are solved one by one.
 
@@ -18,19 +20,24 @@ fails too, the batch raises and writes nothing.
 from __future__ import annotations
 
 import contextlib
-import copy
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from matcher import shards as sh
 from matcher.assign import Component, solve_component
 from matcher.columns import Columns
 from matcher.encode import ENCODE_CHUNK, encoder_text, get_encoder, text_key
+from matcher.shards import NeedChunk
 from matcher.vectorize import Vectors
 
 # Assignment tasks per worker: enough to balance uneven components, few enough to be worth their overhead.
 TASKS_PER_WORKER = 4
+# Chunks of needs in flight per worker: enough to keep it busy while results come back.
+CHUNKS_PER_WORKER = 3
 
 
 def parse_cluster(spec: str) -> tuple[str, int | str]:
@@ -56,10 +63,15 @@ def cluster(spec: str) -> Iterator[Any]:
     logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
     kind, value = parse_cluster(spec)
     if kind == "local":
+        import dask
+
         # One thread per worker process, BLAS and OpenMP at one thread too: N workers on N cores, no more.
         env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        with LocalCluster(n_workers=int(value), threads_per_worker=1, processes=True, dashboard_address=":0",
-                          env=env) as local, Client(local) as client:
+        # Work stealing off: an idle worker stealing a shard's search copies the shard, and on one machine
+        # those copies cost the memory sharding saves. A shard's tasks wait for the worker holding it.
+        with dask.config.set({"distributed.scheduler.work-stealing": False}), \
+                LocalCluster(n_workers=int(value), threads_per_worker=1, processes=True, dashboard_address=":0",
+                             env=env) as local, Client(local) as client:
             yield client
     else:
         with Client(value, timeout="30s") as client:
@@ -76,6 +88,7 @@ class DaskBackend:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.shards: list[Any] = []
 
     # ------------------------------------------------------------ encoding
     def encode_missing(self, texts: Sequence[str], model: str, cache: Any, threads: int = 1) -> int:
@@ -97,19 +110,52 @@ class DaskBackend:
     # ------------------------------------------------------------ candidates
     def candidate_tables(self, matcher: Any, slices: Sequence[slice], need_cols: Columns, need_vectors: Vectors,
                          k: int, on_progress: Callable[[float], None] | None = None) -> list[tuple[Any, np.ndarray]]:
-        """(table, score) of each chunk of needs, in chunk order, scored on the workers."""
+        """(table, score) of each chunk of needs, in chunk order: the index's shards spread over the workers,
+        each chunk searched on every shard, merged per need, its features made where its shards are."""
         from dask.distributed import as_completed
 
-        # A task that returns the index, not scattered data: the scheduler keeps its recipe, so if the
+        # Each shard is a task's result, not scattered data: the scheduler keeps its recipe, so if the
         # worker holding it dies, it is made again elsewhere (scattered data would be lost for good and
-        # every task needing it cancelled). Workers fetch it from one another once each.
-        index = self.client.submit(_identity, worker_copy(matcher), pure=False)
-        futures = [self.client.submit(_score_chunk, index, Columns(*(c[part] for c in need_cols)),
-                                      need_vectors.rows(part), k, pure=False) for part in slices]
-        for done, _ in enumerate(as_completed(futures), start=1):
+        # every task needing it cancelled). Tasks on a shard run where it is.
+        workers = sorted(self.client.scheduler_info().get("workers", {}))
+        place = placement(workers, len(matcher.shards_))
+        shards = [self.client.submit(_identity, shard, pure=False, **where)
+                  for shard, where in zip(matcher.shards_, place, strict=True)]
+        self.shards = shards  # kept for inspection (which worker holds which shard) until the next batch
+        scorer = self.client.submit(_identity, matcher.scorer_, pure=False)
+        top, limit, bounds = max(matcher.pool, k), matcher.nearby_limit, matcher.shard_bounds_
+        needs = NeedChunk(need_cols, need_vectors)
+
+        def submit(part: slice) -> Any:
+            chunk = self.client.submit(_identity, needs.rows(part), pure=False)
+            found = [self.client.submit(_found, shard, chunk, top, limit, len(shards) > 1, pure=False, **where)
+                     for shard, where in zip(shards, place, strict=True)]
+            pairs = self.client.submit(_best_per_shard, found, top, limit, len(matcher.resources_), bounds,
+                                       pure=False)
+            tables = [self.client.submit(_table, shard, chunk, pairs, i, matcher.sides, matcher.same_category,
+                                         pure=False, **place[i]) for i, shard in enumerate(shards)]
+            return self.client.submit(sh.finish, tables, scorer, k, pure=False)
+
+        # A window of chunks in flight, the next sent as one comes back: the needs travel to the cluster
+        # and their tables back as the batch goes, never a city's worth at once.
+        window = CHUNKS_PER_WORKER * max(len(workers), 1)
+        order: dict[str, int] = {}
+        running = as_completed()
+        waiting = iter(enumerate(slices))
+        for number, part in itertools.islice(waiting, window):
+            future = submit(part)
+            order[future.key] = number
+            running.add(future)
+        out: list[Any] = [None] * len(slices)
+        for done, future in enumerate(running, start=1):
+            out[order.pop(future.key)] = future.result()
+            for number, part in itertools.islice(waiting, 1):
+                nxt = submit(part)
+                order[nxt.key] = number
+                running.add(nxt)
             if on_progress is not None:
-                on_progress(done / len(futures))
-        return self.client.gather(futures)
+                on_progress(done / len(slices))
+        return out
 
     # ------------------------------------------------------------ assignment
     def solve_many(self, parts: list[Component]) -> list[np.ndarray]:
@@ -130,17 +176,50 @@ class DaskBackend:
         return solved
 
 
-def worker_copy(matcher: Any) -> Any:
-    """The fitted index without what scoring candidates does not use and cannot travel: the encoder (a C
-    model), the tokenizer's dictionary, the embedding cache and its lock, the faiss copy."""
-    light = copy.copy(matcher)
-    for name in [n for n in vars(light) if callable(getattr(type(light), n, None))]:
-        delattr(light, name)  # a method patched on the instance (a profiler's wrapper) stays home
-    for name in ("encoder_", "embeddings_", "embedding_cache", "tokenizer", "tokenizer_", "_flat"):
-        if hasattr(light, name):
-            setattr(light, name, None)
-    light.progress = False
-    return light
+def placement(workers: list[str], n_shards: int) -> list[dict[str, Any]]:
+    """The workers each shard's tasks ask for.
+
+    Shards are dealt round the workers, so each holds about its share of the index and no more; with
+    more workers than shards, each shard goes to its own group of workers (copied once to each), or the
+    spare workers would idle. Every task on a shard asks for its workers: else a busy worker's shard is
+    copied to an idle one, and soon each holds most of the index. Loosely: when they are all gone,
+    anyone takes the task, the shard made again first.
+    """
+    if not workers:
+        return [{} for _ in range(n_shards)]
+    groups = [[w for j, w in enumerate(workers) if j % n_shards == i] if len(workers) > n_shards
+              else [workers[i % len(workers)]] for i in range(n_shards)]
+    return [{"workers": group, "allow_other_workers": True} for group in groups]
+
+
+def nbytes(value: Any) -> int:
+    """Bytes held by the engine's batch objects (tuples of arrays, sparse matrices, lists), for Dask's
+    placement: it moves tasks to data by size, and its own guess failed on them (warning every task) or
+    took a shard of the index for smaller than a chunk of needs, so shards were copied to the needs."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes if value.dtype != object else 64 * value.size
+    if isinstance(value, sp.spmatrix | sp.sparray):
+        return sum(getattr(value, name).nbytes for name in ("data", "indices", "indptr") if hasattr(value, name))
+    if isinstance(value, sh.ResourceShard):
+        return value.__sizeof__()
+    if isinstance(value, tuple | list):
+        return 64 + sum(nbytes(item) for item in value)
+    return 64
+
+
+def _register_sizes() -> None:
+    from dask.sizeof import sizeof
+
+    from matcher.candidates import Candidates, Scored
+    from matcher.features import FeatureTable
+    from matcher.rows import RowEntries
+
+    for kind in (sh.ResourceShard, sh.Found, sh.NeedChunk, Columns, Vectors, FeatureTable, RowEntries, Candidates,
+                 Scored):
+        sizeof.register(kind)(nbytes)
+
+
+_register_sizes()  # workers import this module to run its task functions, so they register too
 
 
 def _identity(value: Any) -> Any:
@@ -152,8 +231,18 @@ def _encode_chunk(texts: list[str], model: str, threads: int) -> np.ndarray:
     return encoder.encode(texts)
 
 
-def _score_chunk(index: Any, need_cols: Columns, need_vectors: Vectors, k: int) -> tuple[Any, np.ndarray]:
-    return index._candidate_table(need_cols, need_vectors, k)
+def _found(shard: sh.ResourceShard, needs: NeedChunk, top: int, limit: int, scored: bool) -> sh.Found:
+    return shard.found(needs, top, limit, scored=scored)
+
+
+def _best_per_shard(found: list[sh.Found], top: int, limit: int, n_resources: int,
+                    bounds: list[slice]) -> list[Any]:
+    return sh.split(sh.best_per_need(found, top, limit, n_resources), bounds)
+
+
+def _table(shard: sh.ResourceShard, needs: NeedChunk, pairs: list[Any], index: int, sides: str,
+           same_category: bool) -> Any:
+    return shard.table(needs, pairs[index], sides=sides, same_category=same_category)
 
 
 def _solve_batch(parts: list[Component]) -> list[np.ndarray]:

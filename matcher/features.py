@@ -91,9 +91,10 @@ def pair_features(
         values[:, 0] = row_sums(product).clip(0.0, 1.0)
         values[:, 1] = aligned_dot(need_vectors.char, resource_vectors.char, need_row, resource_row).clip(0.0, 1.0)
     else:
-        product_matrix = need_vectors.word[need_row].multiply(resource_vectors.word[resource_row]).tocsr()
-        product = RowEntries.of(product_matrix)
-        values[:, 0] = np.asarray(product_matrix.sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
+        product = RowEntries.of(need_vectors.word[need_row].multiply(resource_vectors.word[resource_row]).tocsr())
+        # Summed in float64 like the few-pairs path, so a pair's features do not depend on how many pairs
+        # were computed with it (a chunk's, a shard's): float32 sums differed in the last bits.
+        values[:, 0] = row_sums(product).clip(0.0, 1.0)
         values[:, 1] = row_cosine(need_vectors.char[need_row], resource_vectors.char[resource_row])
     need_cat, resource_cat = needs.category[need_row], resources.category[resource_row]
     both = (need_cat != "") & (resource_cat != "")

@@ -12,10 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from matcher import candidates as cand
+from matcher import shards as sh
 from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
-from matcher.dense import flat_index, top_dense_within
 from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
@@ -24,6 +24,7 @@ from matcher.proximity import GridMap
 from matcher.reasons import TOP_TERMS, as_written, explain, shared_terms, why_unmatched
 from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
 from matcher.scoring import default_model_dir, load_scorer, model_min_score
+from matcher.shards import NeedChunk
 from matcher.suggestion import Assignment, Suggestion
 from matcher.tokenize import Tokenizer
 from matcher.vectorize import TextVectorizer, Vectors, char_text
@@ -80,6 +81,7 @@ class Matcher:
         tokenizer_backend: str = "auto",
         new_words: bool = False,
         chunk_size: int = 1000,
+        shard_size: int = 250_000,
         nearby_limit: int = 300,
         n_threads: int = 1,
         progress: bool = False,
@@ -99,6 +101,9 @@ class Matcher:
         self.tokenizer_backend = tokenizer_backend
         self.new_words = new_words
         self.chunk_size = chunk_size
+        # Resource rows per shard of the index: what one worker holds on a cluster. Part of the index, not
+        # of where it runs: one process searches the same shards one by one, so the answer is the same.
+        self.shard_size = shard_size
         self.nearby_limit = nearby_limit
         self.n_threads = n_threads
         self.progress = progress
@@ -109,7 +114,7 @@ class Matcher:
 
     # ---------------------------------------------------------------- fitting
     def _check_settings(self) -> None:
-        for name in ("k", "pool", "chunk_size", "nearby_limit", "n_threads", "encoder_threads"):
+        for name in ("k", "pool", "chunk_size", "shard_size", "nearby_limit", "n_threads", "encoder_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -197,10 +202,7 @@ class Matcher:
         self.resource_vectors_ = vectors
         self._resource_row = {r.id: i for i, r in enumerate(resources)}
         self._resource_columns = columns(resources, self.grid_map_)
-        self._index_t = vectors.word.T.tocsr()
-        self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
-        self._flat = None  # faiss copy of the embeddings, built when a batch first needs it
-        self._scopes: dict[tuple, sp.csr_matrix] = {}  # transposed word index per ring scope, built on demand
+        self._shards: list[sh.ResourceShard] | None = None  # cut on first use
 
     def __contains__(self, resource_id: object) -> bool:
         """Whether a resource with this id is in the index."""
@@ -248,33 +250,28 @@ class Matcher:
 
         The table comes back ordered by need row, best score first within each need.
         """
-        resources = self._resource_columns
-        tables, scores = [], []
+        needs = NeedChunk(need_cols, need_vectors)
+        parts = []
         for part in self._chunks(len(need_cols.ids)):
             whole = part.start == 0 and part.stop == len(need_cols.ids)
-            sub_cols = need_cols if whole else Columns(*(c[part] for c in need_cols))
-            sub_vectors = need_vectors if whole else need_vectors.rows(part)
-            pairs = self._candidates(sub_cols, sub_vectors, max(self.pool, k))
-            keep = cand.allowed(sub_cols, resources, pairs, self.grid_map_, sides=self.sides,
-                                same_category=self.same_category)
-            pairs = cand.Candidates(pairs.need_row[keep], pairs.resource_row[keep])
-            table = pair_features(sub_cols, resources, sub_vectors, self.resource_vectors_, pairs.need_row,
-                                  pairs.resource_row, self.grid_map_)
-            score = self.scorer_.score(table.values)
-            best = _top_per_need(table.need_row, score, k)
-            kept = table.take(best)
-            tables.append(kept._replace(need_row=kept.need_row + part.start))
-            scores.append(score[best])
+            parts.append(self._chunk_table(needs if whole else needs.rows(part), k))
             if on_progress is not None:
                 on_progress(part.stop / len(need_cols.ids))
-        if not tables:
-            empty = pair_features(need_cols, resources, need_vectors, self.resource_vectors_, [], [], self.grid_map_)
-            return empty, np.zeros(0)
-        return FeatureTable.concat(tables), np.concatenate(scores)
+        return self._gather_tables(parts, need_cols, need_vectors)
+
+    def _chunk_table(self, needs: NeedChunk, k: int) -> tuple[FeatureTable, np.ndarray]:
+        """One chunk through the shards: search each, merge per need, features per shard, score, best k."""
+        shards = self.shards_
+        top = max(self.pool, k)
+        found = [shard.found(needs, top, self.nearby_limit, scored=len(shards) > 1) for shard in shards]
+        pairs = sh.best_per_need(found, top, self.nearby_limit, len(self.resources_))
+        tables = [shard.table(needs, part, sides=self.sides, same_category=self.same_category)
+                  for shard, part in zip(shards, sh.split(pairs, self.shard_bounds_), strict=True)]
+        return sh.finish(tables, self.scorer_, k)
 
     def _gather_tables(self, parts: list[tuple[FeatureTable, np.ndarray]], need_cols: Columns,
                        need_vectors: Vectors) -> tuple[FeatureTable, np.ndarray]:
-        """The chunks' tables as one, need rows counted from the batch's start (as _candidate_table does)."""
+        """The chunks' tables as one, need rows counted from the batch's start."""
         tables, scores = [], []
         for part, (table, score) in zip(self._slices(len(need_cols.ids)), parts, strict=True):
             tables.append(table._replace(need_row=table.need_row + part.start))
@@ -285,59 +282,22 @@ class Matcher:
             return empty, np.zeros(0)
         return FeatureTable.concat(tables), np.concatenate(scores)
 
-    def _candidates(self, need_cols: Columns, need_vectors: Vectors, top: int) -> cand.Candidates:
-        """Each need's best `top` resources by word cosine and by embedding cosine, searched within
-        the ring the need is limited to, and the resources of its own grid and area."""
-        parts = []
-        for key, need_rows in cand.group_by_scope(need_cols, self._nearby).items():
-            scope = None if key is None else cand.scope_rows(self._nearby, key)
-            if scope is None or len(scope):
-                parts.extend(self._search(need_rows, need_vectors, key, scope, top))
-        parts.append(cand.nearby_candidates(need_cols, self._nearby, limit=self.nearby_limit,
-                                            similarity=functools.partial(self._similarity, need_vectors)))
-        return cand.merge(*parts, n_resources=len(self.resources_))
+    @property
+    def shard_bounds_(self) -> list[slice]:
+        """Row ranges of the index's shards."""
+        return sh.bounds(len(self.resources_), self.shard_size)
 
-    def _search(self, need_rows: np.ndarray, need_vectors: Vectors, key: tuple | None, scope: np.ndarray | None,
-                top: int) -> list[cand.Candidates]:
-        """Sparse and dense top-`top` of the needs among the `scope` rows (None: all resources)."""
-        resources = self.resource_vectors_
-        found = [cand.top_cosine(need_vectors.word[need_rows], self._scope_index(key, scope), top,
-                                 n_threads=self.n_threads)]
-        if need_vectors.dense is not None and resources.dense is not None:
-            found.append(self._dense_search(need_vectors.dense[need_rows], scope, top))
-        out = []
-        for pairs in found:
-            rows = pairs.resource_row if scope is None else scope[pairs.resource_row]
-            out.append(cand.Candidates(need_rows[pairs.need_row], rows))
-        return out
-
-    def _scope_index(self, key: tuple | None, scope: np.ndarray | None) -> sp.csr_matrix:
-        """The transposed word index of one scope, built once per fitted index (a street's is reused by
-        every need limited to it, query after query)."""
-        if scope is None:
-            return self._index_t
-        index_t = self._scopes.get(key)
-        if index_t is None:
-            index_t = self._scopes[key] = self.resource_vectors_.word[scope].T.tocsr()
-        return index_t
-
-    def _dense_search(self, queries: np.ndarray, scope: np.ndarray | None, top: int) -> cand.Candidates:
-        """Top-`top` by embedding cosine among the scope's rows (all rows when scope is None), exact."""
-        return cand.Candidates(*top_dense_within(queries, self.resource_vectors_.dense, scope, top,
-                                                 n_threads=self.n_threads, flat=self._dense_flat))
-
-    def _dense_flat(self) -> object | None:
-        """The faiss copy of the resource embeddings, for wide batch searches (built once per index)."""
-        if self._flat is None:
-            self._flat = flat_index(self.resource_vectors_.dense, n_threads=self.n_threads)
-        return self._flat
-
-    def _similarity(self, need_vectors: Vectors, need_row: int, resource_rows: np.ndarray) -> np.ndarray:
-        """How alike one need is to some resources: embedding cosine, or word cosine without an encoder."""
-        resources = self.resource_vectors_
-        if need_vectors.dense is not None and resources.dense is not None:
-            return resources.dense[resource_rows] @ need_vectors.dense[need_row]
-        return (resources.word[resource_rows] @ need_vectors.word[need_row].T).toarray().ravel()
+    @property
+    def shards_(self) -> list[sh.ResourceShard]:
+        """The index cut into shards of `shard_size` rows (built on first use, after each edit)."""
+        if self._shards is None:
+            n = len(self.resources_)
+            self._shards = [
+                sh.ResourceShard(part.start, sh.take_columns(self._resource_columns, part, n),
+                                 self.resource_vectors_ if part.stop - part.start >= n else
+                                 self.resource_vectors_.rows(part), self.grid_map_, n_threads=self.n_threads)
+                for part in self.shard_bounds_]
+        return self._shards
 
     def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
                      score: np.ndarray, rows: np.ndarray | None) -> list[Suggestion]:
@@ -500,6 +460,10 @@ class Matcher:
         for row in dead:
             is_open[row], left[row] = False, 0
         self._resource_columns = cols._replace(open=is_open, capacity=capacity, capacity_left=left)
+        if self._shards is not None:  # the vectors stay: each shard keeps its search caches
+            n = len(self.resources_)
+            self._shards = [shard.with_columns(sh.take_columns(self._resource_columns, part, n))
+                            for shard, part in zip(self._shards, self.shard_bounds_, strict=True)]
 
     def _bury(self, rows: np.ndarray) -> None:
         """Tombstones: the rows' vectors become zero, so no search returns them ahead of a live row."""
@@ -525,14 +489,11 @@ class Matcher:
                                            for a, b in zip(self._resource_columns, added, strict=True)))
         self.resource_vectors_ = Vectors(sp.vstack([old.word, vectors.word]).tocsr(),
                                          sp.vstack([old.char, vectors.char]).tocsr(), dense)
-        self._nearby = cand.NearbyIndex(self._resource_columns, self.grid_map_)
         self._derived()
 
     def _derived(self) -> None:
-        """Drop what was built from the vectors: the transposed index now, the rest on demand."""
-        self._index_t = self.resource_vectors_.word.T.tocsr()
-        self._flat = None
-        self._scopes = {}
+        """Drop the shards built from the old vectors; they are cut again on first use."""
+        self._shards = None
 
     @property
     def tombstones_(self) -> int:
@@ -576,11 +537,3 @@ def _positive(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
     return int(value)
-
-
-def _top_per_need(need_row: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best-scoring rows of each need."""
-    order = np.lexsort((-score, need_row))
-    sorted_need = need_row[order]
-    start = np.searchsorted(sorted_need, sorted_need, side="left")
-    return order[np.arange(len(order)) - start < k]

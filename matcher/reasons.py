@@ -34,8 +34,9 @@ def reason_stopwords() -> frozenset[str]:
 def shared_terms(product: sp.csr_matrix | RowEntries, terms: Sequence[str], top: int = 3) -> list[list[str]]:
     """The terms with the largest share of each pair's cosine, from the pairs' word products."""
     row = entry_rows(product.indptr)
-    # One sort for all pairs: by pair, then weight descending (stable, so ties keep term order).
-    order = np.lexsort((-product.data, row))
+    # One sort for all pairs: by pair, then weight descending, ties by term (not by the entries' order,
+    # which differs between the product paths).
+    order = np.lexsort((product.indices, -product.data, row))
     rank = np.arange(len(order)) - product.indptr[row[order]]
     best = order[rank < top]
     words = [terms[c] for c in product.indices[best].tolist()]

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from matcher.rows import entry_rows
+from matcher.rows import entry_rows, row_sums
 
 # Characters that make no n-gram worth counting (punctuation and spacing left after normalize).
 _NON_WORD = re.compile(r"[\W_]+")
@@ -159,4 +159,4 @@ def row_cosine(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     """Cosine of left[i] with right[i] for L2-normalized rows, without forming left @ right.T."""
     if left.shape != right.shape:
         raise ValueError(f"rows: expected two matrices of one shape, got {left.shape} and {right.shape}")
-    return np.asarray(left.multiply(right).sum(axis=1), dtype=np.float64).ravel().clip(0.0, 1.0)
+    return row_sums(left.multiply(right).tocsr()).clip(0.0, 1.0)  # float64 sums, as aligned_dot makes

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from matcher import Matcher
-from matcher.distributed import DaskBackend, cluster, parse_cluster
+from matcher.distributed import DaskBackend, cluster, parse_cluster, placement
 from matcher.encode import EmbeddingCache
 from matcher.packaged import packaged
 from matcher.readers import load_list
@@ -35,23 +35,39 @@ def client():
         yield client
 
 
-@pytest.mark.parametrize("encoder", ["none", "e5-small"])
-def test_cluster_equals_in_process(lists, client, encoder):
+@pytest.mark.parametrize(("encoder", "shard_size"), [("none", 250_000), ("none", 400), ("e5-small", 250_000),
+                                                    ("e5-small", 400)])
+def test_cluster_equals_in_process(lists, client, encoder, shard_size):
     grids, needs, resources = lists
-    alone = Matcher(encoder=encoder, chunk_size=250, embedding_cache=EmbeddingCache()).fit(resources, needs,
-                                                                                          grids=grids)
+    settings = {"encoder": encoder, "chunk_size": 250, "shard_size": shard_size}
+    alone = Matcher(**settings, embedding_cache=EmbeddingCache()).fit(resources, needs, grids=grids)
     expected = alone.assign(needs, k=10)
     backend = DaskBackend(client)
-    spread = Matcher(encoder=encoder, chunk_size=250, embedding_cache=EmbeddingCache()).fit(
-        resources, needs, grids=grids, backend=backend)
+    spread = Matcher(**settings, embedding_cache=EmbeddingCache()).fit(resources, needs, grids=grids,
+                                                                       backend=backend)
     got = spread.assign(needs, k=10, backend=backend)
     assert got == expected
     assert len(got.pairs) > 500
+    assert len(backend.shards) == len(alone.shards_) == (1 if shard_size > len(resources) else 4)
+
+
+def test_each_worker_holds_its_share_of_the_shards_not_the_index(lists, client):
+    grids, needs, resources = lists
+    # 5 shards; chunks of needs far smaller than a shard, as in a city (1,000 needs against 250,000 rows)
+    matcher = Matcher(encoder="none", shard_size=300, chunk_size=20).fit(resources, needs, grids=grids)
+    backend = DaskBackend(client)
+    matcher.assign(needs[:300], backend=backend)
+    held: dict[str, int] = {}
+    for holders in client.who_has(backend.shards).values():
+        for worker in holders:
+            held[worker] = held.get(worker, 0) + 1
+    assert sorted(held.values()) == [2, 3]  # dealt round the two workers
 
 
 def test_a_worker_killed_mid_batch_does_not_change_the_answer(lists, client):
     grids, needs, resources = lists
-    matcher = Matcher(encoder="none", chunk_size=50).fit(resources, needs, grids=grids)
+    # Shards of 400 rows: a shard dies with its worker and is made again from its recipe.
+    matcher = Matcher(encoder="none", chunk_size=50, shard_size=400).fit(resources, needs, grids=grids)
     expected = matcher.assign(needs, k=10)
     pids = list(client.run(os.getpid).values())
     result: dict = {}
@@ -63,6 +79,13 @@ def test_a_worker_killed_mid_batch_does_not_change_the_answer(lists, client):
     runner.join(120)
     assert result["got"] == expected
     client.wait_for_workers(2, timeout=60)  # the nanny brings a new worker up
+
+
+def test_shards_are_dealt_round_the_workers_and_spare_workers_share_them():
+    assert [p["workers"] for p in placement(["a", "b"], 5)] == [["a"], ["b"], ["a"], ["b"], ["a"]]
+    assert [p["workers"] for p in placement(["a", "b", "c"], 1)] == [["a", "b", "c"]]
+    assert [p["workers"] for p in placement(["a", "b", "c", "d"], 2)] == [["a", "c"], ["b", "d"]]
+    assert all(p["allow_other_workers"] for p in placement(["a"], 3))  # a lost worker's shard is made elsewhere
 
 
 def test_cluster_spec_is_checked(tmp_path, capsys):

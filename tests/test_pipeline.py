@@ -152,11 +152,11 @@ def test_remove_drops_resource_and_unknown_id_removes_nothing():
 
 def test_update_of_capacity_only_keeps_the_vectors_and_the_word_index():
     matcher = Matcher().fit(RESOURCES, NEEDS, grids=GRIDS)
-    index_t, words = matcher._index_t, matcher.resource_vectors_.word
+    index_t, words = matcher.shards_[0].index_t, matcher.resource_vectors_.word
     law = next(r for r in RESOURCES if r["id"] == "r-law")
     full = {**law, "capacity": 1, "taken": 1}
     matcher.update([full])
-    assert matcher._index_t is index_t and matcher.resource_vectors_.word is words
+    assert matcher.shards_[0].index_t is index_t and matcher.resource_vectors_.word is words
     assert matcher.tombstones_ == 0
     (law_need,) = matcher.top_k([NEEDS[2]], k=5)
     assert "r-law" not in {s.resource_id for s in law_need}  # full: no capacity left

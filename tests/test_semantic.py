@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from matcher import Matcher
-from matcher.dense import top_dense
+from matcher.dense import top_dense, top_dense_within
 from matcher.encode import EmbeddingCache
 
 GRIDS = [
@@ -152,4 +152,4 @@ def test_dense_search_of_a_wide_scope_equals_the_gathered_product(cache):
     scope = np.arange(0, 420, 2)  # wider than a quarter of the index: scored over all rows, then picked
     dense = matcher.resource_vectors_.dense
     for queries in (dense[[3]], dense[[3, 401]]):
-        assert _pairs(matcher._dense_search(queries, scope, 7)) == _pairs(top_dense(queries, dense[scope], 7))
+        assert _pairs(top_dense_within(queries, dense, scope, 7)) == _pairs(top_dense(queries, dense[scope], 7))
