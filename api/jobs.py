@@ -171,7 +171,8 @@ class BatchRunner:
         with cluster(self._dask) as client:
             with self._sessions() as session, session.begin():
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
-                                .values(result={"cluster": self._dask, "dashboard": dashboard(client)}))
+                                .values(result={"cluster": self._dask, "dashboard": dashboard(client),
+                                                "workers": len(client.scheduler_info().get("workers", {}))}))
             yield DaskBackend(client)
 
     def _fail(self, job_id: str, error: str) -> None:

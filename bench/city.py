@@ -106,6 +106,42 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class WorkerPeaks:
+    """Each worker's largest resident memory, sampled every `every` seconds while the batch runs.
+
+    Not the workers' own ru_maxrss: a worker process inherits its parent's high-water mark (here the
+    driver's, a gigabyte), so that figure said nothing about the worker.
+    """
+
+    def __init__(self, client, every: float = 0.25) -> None:
+        import threading
+
+        self.client, self.every, self.peaks = client, every, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for worker, mb in self.client.run(_rss_mb).items():
+                    self.peaks[worker] = max(self.peaks.get(worker, 0.0), mb)
+            except Exception:  # a worker restarting mid-sample: the next sample counts
+                pass
+            self._stop.wait(self.every)
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._thread.join()
+        return sorted(self.peaks.values())
+
+
 class Stages:
     """Seconds spent in each stage of Matcher.assign, by wrapping the stage functions of one matcher."""
 
@@ -169,15 +205,14 @@ def run_size(n: int, workers: int, district_share: float, shard_size: int) -> li
         else:
             with cluster(mode) as client:
                 backend = DaskBackend(client)
-                stages = Stages(matcher, backend)
+                stages, sampler = Stages(matcher, backend), WorkerPeaks(client)
                 try:
                     t = time.perf_counter()
                     results[mode] = matcher.assign(need_list, k=10, backend=backend)
                     total = time.perf_counter() - t
                 finally:
                     stages.close()
-                # Each worker's peak resident memory since it started (it started for this batch).
-                peaks = sorted(client.run(_peak_mb).values())
+                    peaks = sampler.stop()
                 memory = "workers' peaks " + " / ".join(f"{p:.0f}" for p in peaks)
         split = ", ".join(f"{k} {v:.1f}" for k, v in stages.seconds.items())
         rows.append([label, f"batch {mode}: {split}", round(total, 1), memory, len(results[mode].pairs), ""])

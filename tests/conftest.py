@@ -62,6 +62,22 @@ def demo_lists() -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="session")
+def repeated_lists() -> tuple[list, list[dict], list[dict]]:
+    """Grids, 2,000 needs and 1,260 resources: the demo lists' texts under more ids (needs seven times,
+    resources three times over, so scores tie everywhere)."""
+    from matcher.packaged import packaged
+    from matcher.readers import load_list
+
+    demo = packaged("duijie_data", "demo")
+    grids = load_list(demo / "grids.jsonl", "grids").records
+    needs = load_list(demo / "needs.jsonl", "needs").records
+    resources = load_list(demo / "resources.jsonl", "resources").records
+    more_needs = [n.to_dict() | {"id": f"{n.id}-{i}"} for i in range(7) for n in needs][:2000]
+    more_resources = [r.to_dict() | {"id": f"{r.id}-{i}"} for i in range(3) for r in resources]
+    return grids, more_needs, more_resources
+
+
+@pytest.fixture(scope="session")
 def demo_matcher(demo_lists) -> Matcher:
     return Matcher().fit(demo_lists["resources"], demo_lists["needs"], grids=demo_lists["grids"])
 

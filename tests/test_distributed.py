@@ -12,21 +12,11 @@ import pytest
 from matcher import Matcher
 from matcher.distributed import DaskBackend, cluster, parse_cluster, placement
 from matcher.encode import EmbeddingCache
-from matcher.packaged import packaged
-from matcher.readers import load_list
-
-DEMO = packaged("duijie_data", "demo")
 
 
 @pytest.fixture(scope="module")
-def lists():
-    """A few thousand records: the demo lists' texts under more ids (needs 2,000, resources 1,260)."""
-    grids = load_list(DEMO / "grids.jsonl", "grids").records
-    needs = load_list(DEMO / "needs.jsonl", "needs").records
-    resources = load_list(DEMO / "resources.jsonl", "resources").records
-    more_needs = [n.to_dict() | {"id": f"{n.id}-{i}"} for i in range(7) for n in needs][:2000]
-    more_resources = [r.to_dict() | {"id": f"{r.id}-{i}"} for i in range(3) for r in resources]
-    return grids, more_needs, more_resources
+def lists(repeated_lists):
+    return repeated_lists
 
 
 @pytest.fixture(scope="module")

@@ -9,22 +9,13 @@ import scipy.sparse as sp
 from matcher import Matcher
 from matcher import candidates as cand
 from matcher.dense import FAISS_FROM, top_dense
-from matcher.packaged import packaged
-from matcher.readers import load_list
 from matcher.shards import bounds
-
-DEMO = packaged("duijie_data", "demo")
 
 
 @pytest.fixture(scope="module")
-def lists():
-    """The demo lists with every resource text three times (ties everywhere) and needs seven times."""
-    grids = load_list(DEMO / "grids.jsonl", "grids").records
-    needs = load_list(DEMO / "needs.jsonl", "needs").records
-    resources = load_list(DEMO / "resources.jsonl", "resources").records
-    more_needs = [n.to_dict() | {"id": f"{n.id}-{i}"} for i in range(7) for n in needs][:1200]
-    more_resources = [r.to_dict() | {"id": f"{r.id}-{i}"} for i in range(3) for r in resources]
-    return grids, more_needs, more_resources
+def lists(repeated_lists):
+    grids, needs, resources = repeated_lists
+    return grids, needs[:1200], resources
 
 
 def test_bounds_cut_the_rows_into_consecutive_shards():
