@@ -137,10 +137,11 @@ class BatchRunner:
                 result, version, used = self._engine.assign(
                     needs, k=k, min_score=min_score, on_progress=lambda share: self._progress(job_id, share),
                     backend=backend)
+                workers = backend.n_workers if backend is not None else None
             summary = {
                 "needs": len(needs), "pairs": len(result.pairs), "unmatched": len(result.unmatched),
                 "total_score": round(result.total_score, 4), "model_version": version, "min_score": used,
-                "cluster": self._dask or None,
+                "cluster": self._dask or None, "workers": workers,
                 "unmatched_by_reason": dict(Counter(r.split(":")[0] for r in result.unmatched.values())),
                 "unmatched_needs": result.unmatched,
             }
@@ -169,11 +170,12 @@ class BatchRunner:
         from matcher.distributed import DaskBackend, cluster, dashboard
 
         with cluster(self._dask) as client:
+            backend = DaskBackend(client)
             with self._sessions() as session, session.begin():
                 session.execute(update(BatchJobRow).where(BatchJobRow.id == job_id)
                                 .values(result={"cluster": self._dask, "dashboard": dashboard(client),
-                                                "workers": len(client.scheduler_info().get("workers", {}))}))
-            yield DaskBackend(client)
+                                                "workers": backend.n_workers}))
+            yield backend
 
     def _fail(self, job_id: str, error: str) -> None:
         """Record the failure, retrying while the database is away (a failed batch must not stay

@@ -150,6 +150,7 @@ class Stages:
 
         self.seconds: dict[str, float] = {}
         self._restore = []
+        # "candidates" holds the whole stage; on a cluster "candidates (workers)" is its part out there.
         extra = [(backend, "candidate_tables", "candidates (workers)")] if backend is not None else []
         for owner, name, stage in (*extra, (matcher, "_prepare", "vectors (driver)"),
                                    (matcher, "_candidate_table", "candidates"),
@@ -177,7 +178,8 @@ class Stages:
                 setattr(owner, name, original)
 
 
-def run_size(n: int, workers: int, district_share: float, shard_size: int) -> list[list[object]]:
+def run_size(n: int, workers: int, district_share: float, shard_size: int,
+             cluster_too: bool = True) -> list[list[object]]:
     from matcher import Matcher
     from matcher.distributed import DaskBackend, cluster
 
@@ -192,7 +194,7 @@ def run_size(n: int, workers: int, district_share: float, shard_size: int) -> li
     label = f"{n:,} × {n:,}, {district_share:.0%} district-wide, {len(matcher.shards_)} shards"
     rows = [[label, "fit (words, in process)", round(fit_s, 1), "", "", ""]]
     results = {}
-    for mode in ("in process", f"local:{workers}"):
+    for mode in ("in process", f"local:{workers}")[:2 if cluster_too else 1]:
         if mode == "in process":
             stages = Stages(matcher)
             try:
@@ -216,8 +218,8 @@ def run_size(n: int, workers: int, district_share: float, shard_size: int) -> li
                 memory = "workers' peaks " + " / ".join(f"{p:.0f}" for p in peaks)
         split = ", ".join(f"{k} {v:.1f}" for k, v in stages.seconds.items())
         rows.append([label, f"batch {mode}: {split}", round(total, 1), memory, len(results[mode].pairs), ""])
-    same = results["in process"] == results[f"local:{workers}"]
-    rows[-1][-1] = "same" if same else "DIFFERENT"
+    if cluster_too:
+        rows[-1][-1] = "same" if results["in process"] == results[f"local:{workers}"] else "DIFFERENT"
     return rows
 
 
@@ -249,6 +251,7 @@ def main() -> None:
     parser.add_argument("--encode-sample", type=int, default=1500, help="distinct texts to time the encoder on "
                         "(0: skip)")
     parser.add_argument("--shard-size", type=int, default=250_000, help="resource rows per shard of the index")
+    parser.add_argument("--in-process-only", action="store_true", help="skip the cluster run (a growth row)")
     parser.add_argument("--district-share", type=float, nargs="+", default=[0.0, 0.1],
                         help="shares of needs that search the whole district (the rest their street)")
     parser.add_argument("--write", type=Path, help="write a city's lists (grids, needs, resources JSONL) here")
@@ -268,7 +271,7 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         for share in args.district_share:
-            rows += run_size(n, args.workers, share, args.shard_size)
+            rows += run_size(n, args.workers, share, args.shard_size, not args.in_process_only)
         print_table("so far", HEADER, rows, )
     if not args.encode_sample:
         print_table(f"a synthetic city on this machine (2 cores); local:{args.workers}", HEADER, rows)

@@ -222,6 +222,21 @@ def group_by_scope(needs: Columns, nearby: NearbyIndex) -> dict[tuple | None, np
     return {key: np.asarray(rows, dtype=np.int64) for key, rows in groups.items()}
 
 
+def scope_order(needs: Columns, nearby: NearbyIndex) -> np.ndarray:
+    """Need rows with the needs of one scope together (stable within a scope).
+
+    A batch's needs come in any order; chunked as they come, every chunk of a city's batch held a few
+    needs of each of its hundreds of streets, and each street's search ran once per chunk per shard,
+    so the batch grew with the city's size times its streets. Chunked in this order, a street's needs
+    share a few chunks.
+    """
+    ids: dict[tuple | None, int] = {}
+    codes = np.fromiter((ids.setdefault(scope_key(nearby, needs.grids[row], int(needs.grid_code[row]),
+                                                  int(needs.ring[row])), len(ids)) for row in range(len(needs.ids))),
+                        dtype=np.int64, count=len(needs.ids))
+    return np.argsort(codes, kind="stable")
+
+
 def nearby_candidates(needs: Columns, nearby: NearbyIndex, *, limit: int,
                       similarity: Callable[[int, np.ndarray], np.ndarray] | None = None) -> Candidates:
     """Pairs of each need with the resources of its own grid and area (or block).

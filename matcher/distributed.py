@@ -90,6 +90,11 @@ class DaskBackend:
         self.client = client
         self.shards: list[Any] = []
 
+    @property
+    def n_workers(self) -> int:
+        """Workers the scheduler knows now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
     # ------------------------------------------------------------ encoding
     def encode_missing(self, texts: Sequence[str], model: str, cache: Any, threads: int = 1) -> int:
         """Encode on the workers the texts the cache lacks; returns how many were encoded."""
@@ -108,8 +113,8 @@ class DaskBackend:
         return len(todo)
 
     # ------------------------------------------------------------ candidates
-    def candidate_tables(self, matcher: Any, slices: Sequence[slice], need_cols: Columns, need_vectors: Vectors,
-                         k: int, on_progress: Callable[[float], None] | None = None) -> list[tuple[Any, np.ndarray]]:
+    def candidate_tables(self, matcher: Any, slices: Sequence[slice], needs: NeedChunk, k: int,
+                         on_progress: Callable[[float], None] | None = None) -> list[tuple[Any, np.ndarray]]:
         """(table, score) of each chunk of needs, in chunk order: the index's shards spread over the workers,
         each chunk searched on every shard, merged per need, its features made where its shards are."""
         from dask.distributed import as_completed
@@ -124,7 +129,6 @@ class DaskBackend:
         self.shards = shards  # kept for inspection (which worker holds which shard) until the next batch
         scorer = self.client.submit(_identity, matcher.scorer_, pure=False)
         top, limit, bounds = max(matcher.pool, k), matcher.nearby_limit, matcher.shard_bounds_
-        needs = NeedChunk(need_cols, need_vectors)
 
         def submit(part: slice) -> Any:
             chunk = self.client.submit(_identity, needs.rows(part), pure=False)

@@ -245,19 +245,34 @@ class Matcher:
             yield slice(start, min(start + self.chunk_size, n))
 
     def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int,
-                         on_progress: Callable[[float], None] | None = None) -> tuple[FeatureTable, np.ndarray]:
+                         on_progress: Callable[[float], None] | None = None,
+                         backend: Any = None) -> tuple[FeatureTable, np.ndarray]:
         """Score the candidates of every need, chunk by chunk; keep each need's best k.
 
-        The table comes back ordered by need row, best score first within each need.
+        Chunks hold the needs of one scope together (cand.scope_order); the table comes back ordered by
+        need row, best score first within each need, as if the needs had been scored one by one.
+        `backend` (a DaskBackend) scores the chunks on a cluster.
         """
         needs = NeedChunk(need_cols, need_vectors)
-        parts = []
-        for part in self._chunks(len(need_cols.ids)):
-            whole = part.start == 0 and part.stop == len(need_cols.ids)
-            parts.append(self._chunk_table(needs if whole else needs.rows(part), k))
-            if on_progress is not None:
-                on_progress(part.stop / len(need_cols.ids))
-        return self._gather_tables(parts, need_cols, need_vectors)
+        n = len(need_cols.ids)
+        order = cand.scope_order(need_cols, self.shards_[0].nearby) if n > self.chunk_size else None
+        if order is not None:
+            needs = needs.rows(order)
+        slices = self._slices(n)
+        if backend is not None:
+            parts = backend.candidate_tables(self, slices, needs, k, on_progress)
+        else:
+            parts = []
+            for part in self._chunks(n):
+                parts.append(self._chunk_table(needs if len(slices) == 1 else needs.rows(part), k))
+                if on_progress is not None:
+                    on_progress(part.stop / n)
+        table, score = self._gather_tables(parts, need_cols, need_vectors)
+        if order is not None and len(score):
+            table = table._replace(need_row=order[table.need_row])
+            back = np.argsort(table.need_row, kind="stable")
+            table, score = table.take(back), score[back]
+        return table, score
 
     def _chunk_table(self, needs: NeedChunk, k: int) -> tuple[FeatureTable, np.ndarray]:
         """One chunk through the shards: search each, merge per need, features per shard, score, best k."""
@@ -344,12 +359,7 @@ class Matcher:
         k = _positive(k, "k")
         min_score = self.min_score_ if min_score is None else float(min_score)
         need_list, need_cols, need_vectors = self._prepare(needs, backend=backend)
-        if backend is None:
-            table, score = self._candidate_table(need_cols, need_vectors, k, on_progress)
-        else:
-            table, score = self._gather_tables(backend.candidate_tables(
-                self, self._slices(len(need_list)), need_cols, need_vectors, k, on_progress), need_cols,
-                need_vectors)
+        table, score = self._candidate_table(need_cols, need_vectors, k, on_progress, backend)
         capacity = self._resource_columns.capacity_left
         chosen = assign_pairs(table.need_row, table.resource_row, score, capacity, n_needs=len(need_list),
                               min_score=min_score, solve_many=None if backend is None else backend.solve_many)

@@ -46,8 +46,12 @@ class NeedChunk(NamedTuple):
     columns: Columns
     vectors: Vectors
 
-    def rows(self, part: slice) -> NeedChunk:
-        return NeedChunk(Columns(*(c[part] for c in self.columns)), self.vectors.rows(part))
+    def rows(self, part: slice | np.ndarray) -> NeedChunk:
+        if isinstance(part, slice):
+            return NeedChunk(Columns(*(c[part] for c in self.columns)), self.vectors.rows(part))
+        columns = Columns(*(c[part] if isinstance(c, np.ndarray) else [c[i] for i in part.tolist()]
+                            for c in self.columns))
+        return NeedChunk(columns, self.vectors.rows(part))
 
 
 def bounds(n_rows: int, shard_size: int) -> list[slice]:

@@ -102,6 +102,7 @@ def test_service_batch_on_a_cluster_equals_in_process(tmp_path):
             svc.load_lists()
             job = _wait_for_job(svc, svc.call("POST", "/v1/match/batch", json={}).json()["id"])
             assert job["status"] == "done" and job["result"]["cluster"] == (scheduler or None)
+            assert job["progress"] == 1.0 and job["result"]["workers"] == (2 if scheduler else None)
             pending = svc.call("GET", "/v1/suggestions", params={"status": "pending", "limit": 500}).json()["items"]
             answers.append(sorted((s["need_id"], s["resource_id"], s["score"]) for s in pending))
     assert answers[0] == answers[1] and answers[0]

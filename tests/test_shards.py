@@ -26,7 +26,8 @@ def test_bounds_cut_the_rows_into_consecutive_shards():
 @pytest.mark.parametrize(("shard_size", "chunk_size"), [(400, 250), (97, 333)])
 def test_shard_and_chunk_sizes_do_not_change_the_answer(lists, shard_size, chunk_size):
     grids, needs, resources = lists
-    whole = Matcher(encoder="none").fit(resources, needs, grids=grids)
+    # One shard, one chunk in the needs' own order; against shards and chunks of needs ordered by scope.
+    whole = Matcher(encoder="none", chunk_size=5000).fit(resources, needs, grids=grids)
     cut = Matcher(encoder="none", shard_size=shard_size, chunk_size=chunk_size).fit(resources, needs, grids=grids)
     assert len(whole.shards_) == 1 and len(cut.shards_) == -(-len(resources) // shard_size)
     assert cut.assign(needs) == whole.assign(needs)
