@@ -61,7 +61,7 @@ def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_
     if queries.shape[0] <= FEW_QUERIES:
         return _top_of_product(queries @ index_t, top_n)
     # One more than asked: where the extra one ties the last, the kernel may have cut a tie anywhere,
-    # and those queries are ranked again exactly (rare: duplicate texts).
+    # and those queries are ranked again exactly (where texts repeat).
     product = sp_matmul_topn(queries, index_t, top_n=min(top_n + 1, n_resources),
                              n_threads=n_threads if n_threads > 1 else None).tocoo()
     row, col, score = product.row.astype(np.int64), product.col.astype(np.int64), product.data.astype(np.float64)
