@@ -60,22 +60,35 @@ def top_cosine(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, *, n_
         return _top_of_postings(queries, index_t, top_n)
     if queries.shape[0] <= FEW_QUERIES:
         return _top_of_product(queries @ index_t, top_n)
-    # One more than asked: where the extra one ties the last, the kernel may have cut a tie anywhere,
-    # and those queries are ranked again exactly (where texts repeat).
-    product = sp_matmul_topn(queries, index_t, top_n=min(top_n + 1, n_resources),
-                             n_threads=n_threads if n_threads > 1 else None).tocoo()
+    # One more than asked: where the extra one ties the last, the kernel may have cut a tie anywhere;
+    # those queries are asked again for twice as many until the last one found scores below the
+    # top_n-th (texts repeat in real lists: a full product per tied query tripled a batch).
+    found = _kernel_top(queries, index_t, top_n, min(top_n + 1, n_resources), n_threads)
+    return found
+
+
+def _kernel_top(queries: sp.csr_matrix, index_t: sp.csr_matrix, top_n: int, asked: int,
+                n_threads: int) -> Scored:
+    product = sp_matmul_topn(queries, index_t, top_n=asked, n_threads=n_threads if n_threads > 1 else None).tocoo()
     row, col, score = product.row.astype(np.int64), product.col.astype(np.int64), product.data.astype(np.float64)
     order = np.lexsort((col, -score, row))
     row, col, score = row[order], col[order], score[order]
     rank = np.arange(len(row)) - np.searchsorted(row, row, side="left")
-    tied = np.unique(row[(rank == top_n) & (score == np.r_[np.nan, score[:-1]])])
-    keep = (rank < top_n) & (score > 0) & ~np.isin(row, tied)
+    # A row is settled when it found fewer than asked (every positive score) or its last found scores
+    # below its top_n-th: then every resource tied with the top_n-th is among those found.
+    counts = np.bincount(row, minlength=queries.shape[0])
+    nth = np.full(queries.shape[0], np.inf)
+    nth[row[rank == top_n - 1]] = score[rank == top_n - 1]
+    last = np.full(queries.shape[0], -np.inf)
+    last[row[rank == asked - 1]] = score[rank == asked - 1]
+    open_rows = np.flatnonzero((counts >= asked) & (last >= nth) & (asked < index_t.shape[1]))
+    keep = (rank < top_n) & (score > 0) & ~np.isin(row, open_rows)
     found = Scored(row[keep], col[keep], score[keep])
-    if len(tied):
-        exact = _top_of_product(queries[tied] @ index_t, top_n)
-        found = Scored(np.concatenate([found.need_row, tied[exact.need_row]]),
-                       np.concatenate([found.resource_row, exact.resource_row]),
-                       np.concatenate([found.score, exact.score]))
+    if len(open_rows):
+        again = _kernel_top(queries[open_rows], index_t, top_n, min(2 * asked, index_t.shape[1]), n_threads)
+        found = Scored(np.concatenate([found.need_row, open_rows[again.need_row]]),
+                       np.concatenate([found.resource_row, again.resource_row]),
+                       np.concatenate([found.score, again.score]))
     return found
 
 

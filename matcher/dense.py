@@ -91,18 +91,28 @@ def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int, n_threads: in
     searcher = flat() if flat is not None else flat_index(index, n_threads=n_threads)
     # OpenMP keeps the thread count per calling thread: set it in this one, every time.
     faiss.omp_set_num_threads(n_threads)
-    # One more than asked: where the extra one ties the last, faiss may have cut a tie anywhere, and
-    # those queries are ranked again with numpy, exactly.
-    extra = min(top_n + 1, index.shape[0])
-    score, best = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), extra)
-    best = best.astype(np.int64)
-    order = np.lexsort((best, -score), axis=1)
-    best, score = np.take_along_axis(best, order, axis=1), np.take_along_axis(score, order, axis=1)
-    if extra > top_n:
-        for row in np.flatnonzero(score[:, top_n] == score[:, top_n - 1]):
-            best[row, :top_n] = _block_top(queries[row:row + 1] @ index.T, top_n)[0]
-    best = best[:, :top_n]
+    best = _faiss_ranked(searcher, np.ascontiguousarray(queries, dtype=np.float32), top_n,
+                         min(top_n + 1, index.shape[0]), index.shape[0])
     rows = np.repeat(np.arange(len(queries), dtype=np.int64), top_n)
     cols = best.ravel()
     keep = cols >= 0
     return rows[keep], cols[keep]
+
+
+def _faiss_ranked(searcher: object, queries: np.ndarray, top_n: int, asked: int, n_index: int) -> np.ndarray:
+    """faiss's top_n per query, ties going to the smaller row.
+
+    One more than needed is asked for: where the last found ties the top_n-th, faiss may have cut a tie
+    anywhere, and those queries are asked again for twice as many until the last found scores below the
+    top_n-th (texts repeat in real lists: ranking each such query over the whole index tripled a batch).
+    """
+    score, best = searcher.search(queries, asked)
+    best = best.astype(np.int64)
+    order = np.lexsort((best, -score), axis=1)
+    best, score = np.take_along_axis(best, order, axis=1), np.take_along_axis(score, order, axis=1)
+    if asked > top_n and asked < n_index:
+        open_rows = np.flatnonzero(score[:, asked - 1] >= score[:, top_n - 1])
+        if len(open_rows):
+            best[open_rows, :top_n] = _faiss_ranked(searcher, queries[open_rows], top_n,
+                                                    min(2 * asked, n_index), n_index)
+    return best[:, :top_n]
