@@ -165,23 +165,13 @@ class NearbyIndex:
                     if table[code] >= 0:
                         self._by[level][int(table[code])].append(row)
         self.grid_map = grid_map
-        # within() by (grid, code, ring): a batch's needs come from the same few thousand grids, chunk
-        # after chunk. The rows never change: an edit that moves a resource builds a new index.
-        self._within: dict[tuple[str, int, int], np.ndarray] = {}
 
     def rows_in(self, level: str, key: str | int) -> list[int]:
         """Rows of the resources of one grid, area, block or street (by grid id or integer code)."""
         return self._by[level].get(key, [])
 
     def within(self, grid: str, code: int, ring: int) -> np.ndarray:
-        """Rows of resources in the need's ring `ring` (GRID, AREA or STREET) around `grid` (do not modify)."""
-        key = (grid, code, ring)
-        found = self._within.get(key)
-        if found is None:
-            found = self._within[key] = self._rows_within(grid, code, ring)
-        return found
-
-    def _rows_within(self, grid: str, code: int, ring: int) -> np.ndarray:
+        """Rows of resources in the need's ring `ring` (GRID, AREA or STREET) around `grid`."""
         rows: list[int] = list(self._by["grid"].get(grid, [])) if grid else []
         if code >= 0 and ring >= AREA:
             for level, table in (("area", self.grid_map.area), ("block", self.grid_map.block)):
