@@ -34,12 +34,24 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
     create = key_commands.add_parser("create", help="create a key; prints it alone on the last line")
-    create.add_argument("--role", required=True, choices=("platform", "staff", "analyst", "admin"))
-    create.add_argument("--grids", default="", help="comma-separated grid ids (required for staff)")
+    create.add_argument("--role", required=True, choices=("platform", "staff", "analyst", "leader", "admin"))
+    create.add_argument("--grids", default="", help="comma-separated grid ids (staff: required unless --streets); "
+                        "a block or area covers every grid under it")
+    create.add_argument("--streets", default="", help="comma-separated street names: the key sees those streets "
+                        "(a leader key reads their figures, lists and exports; staff also decide there)")
     create.add_argument("--note", default="", help="who or what the key is for")
     key_commands.add_parser("list", help="list keys (never the keys themselves)")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id", type=int)
+
+    load = commands.add_parser("import", help="add needs, resources or grids from a file to the service's database",
+                               description="Add records from a JSONL, CSV or XLSX file, all or nothing, through the "
+                               "service's write path: a running service matches the new needs within seconds.")
+    load.add_argument("kind", choices=("needs", "resources", "grids"))
+    load.add_argument("file", type=Path)
+    load.add_argument("--skip-invalid", action="store_true", help="skip bad records (each reported) instead of "
+                      "refusing the file")
+    load.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
 
     escalate = commands.add_parser("escalate", help="flag overdue needs without a project and widen their ring")
     escalate.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
@@ -139,7 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("api.main:create_app", factory=True, host=settings.host, port=settings.port,
-                            workers=settings.workers, log_level="info", log_config=None)
+                            workers=settings.workers, log_level="info", log_config=None,
+                            timeout_worker_healthcheck=settings.worker_healthcheck_s)
     Multiprocess(config, sockets=[_listener(settings.host, settings.port)]).run()
     return 0
 
@@ -195,19 +208,23 @@ def _keys(args: argparse.Namespace) -> int:
     with sessions() as session, session.begin():
         if args.key_command == "create":
             grids = [g.strip() for g in args.grids.split(",") if g.strip()]
+            streets = [g.strip() for g in args.streets.split(",") if g.strip()]
             try:
-                row, plain = create_key(session, args.role, grids, args.note)
+                row, plain = create_key(session, args.role, grids, args.note, streets)
             except ValueError as exc:
                 print(f"duijie: error: {exc}", file=sys.stderr)
                 return 2
-            audit.record(session, (None, "cli"), "create", "key", row.id, {"role": row.role, "grids": grids})
-            print(f"key id {row.id}, role {row.role}, grids {','.join(grids) or '-'}; "
+            audit.record(session, (None, "cli"), "create", "key", row.id, {"role": row.role, "grids": grids,
+                                                                             "streets": streets})
+            print(f"key id {row.id}, role {row.role}, grids {','.join(grids) or '-'}, "
+                  f"streets {','.join(streets) or '-'}; "
                   "store it now, it is not shown again:")
             print(plain)
         elif args.key_command == "list":
             for row in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)):
                 state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                print(f"{row.id}\t{row.prefix}…\t{row.role}\t{','.join(row.grids) or '-'}\t{state}\t{row.note}")
+                print(f"{row.id}\t{row.prefix}…\t{row.role}\t{','.join(row.grids) or '-'}\t"
+                      f"{','.join(row.streets or []) or '-'}\t{state}\t{row.note}")
         else:
             try:
                 revoke_key(session, args.key_id)
@@ -219,11 +236,48 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _escalate(args: argparse.Namespace) -> int:
-    from api.escalation import escalate
+def _import(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
 
-    with _sessions(args)() as session, session.begin():
-        flagged = escalate(session, dt.date.today(), (None, "cli"))
+    from api.errors import DomainError
+    from api.lists import row_fields
+    from api.principal import Principal
+    from api.tables import GridRow
+    from api.writes import Writes
+    from matcher.errors import InvalidRecordsError, LoadError
+    from matcher.readers import load_list
+
+    settings = _settings(args)
+    sessions = _sessions(args)
+    with sessions() as session:
+        grid_ids = None if args.kind == "grids" else set(session.scalars(select(GridRow.id)))
+    try:
+        loaded = load_list(args.file, args.kind, skip_invalid=args.skip_invalid, grid_ids=grid_ids)
+    except (LoadError, InvalidRecordsError, OSError) as exc:
+        print(f"duijie: error: {exc}", file=sys.stderr)
+        return 1
+    defaults = {"ring": settings.initial_ring} if args.kind == "needs" else {}
+    with sessions() as session:
+        try:
+            created = Writes(sessions).create_many(session, args.kind, [row_fields(r) for r in loaded.records],
+                                                   Principal(None, "admin", frozenset()), defaults)
+        except DomainError as exc:
+            print(f"duijie: error: {exc.message}", file=sys.stderr)
+            return 1
+    for problem in loaded.skipped:
+        print(f"skipped: {problem}")
+    print(f"{args.kind}: {len(created)} added, {len(loaded.records) - len(created)} unchanged, "
+          f"{len(loaded.skipped)} skipped")
+    return 0
+
+
+def _escalate(args: argparse.Namespace) -> int:
+    from api.writes import Writes
+
+    sessions = _sessions(args)
+    with sessions() as session:
+        # The write path without an engine: a running service reads the events and matches the needs again.
+        flagged = Writes(sessions).escalate(session, dt.date.today(), (None, "cli"))
     print(f"escalated {len(flagged)} need(s)" + (f": {', '.join(flagged)}" if flagged else ""))
     return 0
 
@@ -390,8 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("match", "demo", "train"):
         limit_blas(1)  # the engine's query-path products are small; see matcher/threads.py
-    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "train": _train, "models": _models,
-                "report": _report}
+    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "import": _import, "train": _train,
+                "models": _models, "report": _report}
     if args.command in handlers:
         return handlers[args.command](args)
     return engine_cli.run(args)

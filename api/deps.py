@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from api.engine import EngineState
 from api.keys import find_key
 from api.principal import Principal, forbid_grid
+from api.scope import principal_for
 from api.settings import Settings
+from api.writes import Writes
 
 # Methods that only read: their session never takes (nor waits for) SQLite's write lock.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -25,6 +27,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 def get_engine(request: Request) -> EngineState:
     return request.app.state.engine
+
+
+def get_writes(request: Request) -> Writes:
+    return request.app.state.writes
 
 
 def get_settings(request: Request) -> Settings:
@@ -48,7 +54,7 @@ def get_principal(request: Request) -> Principal:
         if row is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API key not recognized or revoked",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return Principal(row.id, row.role, frozenset(row.grids or []))
+        return principal_for(session, row)
 
 
 def require(*roles: str):
@@ -65,10 +71,11 @@ def require(*roles: str):
 
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[EngineState, Depends(get_engine)]
+WritesDep = Annotated[Writes, Depends(get_writes)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Anyone = Annotated[Principal, Depends(get_principal)]
 Platform = Annotated[Principal, Depends(require("platform"))]
-Reader = Annotated[Principal, Depends(require("platform", "staff", "analyst"))]
+Reader = Annotated[Principal, Depends(require("platform", "staff", "analyst", "leader"))]
 Reviewer = Annotated[Principal, Depends(require("staff"))]
 Matcher_ = Annotated[Principal, Depends(require("platform", "staff"))]
 Analyst = Annotated[Principal, Depends(require("analyst"))]

@@ -258,10 +258,17 @@ class EngineState:
                 if any(r.status == "open" for r in resources):
                     self.rebuild()
                 return
+            # A write the index already holds as it is (a replay, an echo) publishes nothing; a capacity
+            # change keeps its row and its vectors, and its unchanged text is not tokenized again.
+            held = {r.id: self.matcher.indexed(r.id) for r in resources}
+            changed = [r for r in resources if held[r.id] != r and (held[r.id] is not None or r.status == "open")]
+            if not changed:
+                return
+            new_text = [r for r in changed if held[r.id] is None or not self.matcher.same_text(held[r.id], r)]
             before = self.matcher.n_resources_
-            self._publish(_apply(self.matcher, resources))
+            self._publish(_apply(self.matcher, changed))
             self._added += max(self.matcher.n_resources_ - before, 0)
-            self._drifted(resources)
+            self._drifted(new_text)
         if store:
             self.store_embeddings()
 

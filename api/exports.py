@@ -104,11 +104,13 @@ SUGGESTION_COLUMNS = [("id", "配对编号"), ("need_id", "需求编号"), ("nee
                       ("created_at", "推荐时间")]
 PROJECT_COLUMNS = [("id", "项目编号"), ("need_id", "需求编号"), ("need_title", "需求标题"),
                    ("resource_id", "资源编号"), ("resource_title", "资源标题"), ("grid_name", "需求网格"),
-                   ("street", "街道"), ("status", "状态"), ("outcome", "结果说明"), ("created_at", "建立时间")]
+                   ("street", "街道"), ("status", "状态"), ("resolution", "结果"), ("satisfaction", "满意度"),
+                   ("outcome", "结果说明"), ("created_at", "建立时间"), ("finished_at", "结束时间")]
 STATS_COLUMNS = [("key", "分组"), ("needs_posted", "发布需求"), ("resources_posted", "发布资源"),
                  ("suggestions_made", "推荐配对"), ("suggestions_accepted", "接受"), ("suggestions_rejected", "拒绝"),
                  ("rejected_by_reason", "拒绝原因"), ("projects_formed", "形成项目"),
-                 ("projects_completed", "完成项目"), ("projects_cancelled", "取消项目"),
+                 ("projects_completed", "完成项目"), ("projects_cancelled", "终止项目"),
+                 ("projects_by_resolution", "项目结果"), ("median_days_to_completion", "立项到完成中位天数"),
                  ("enterprise_to_community", "企业资源→社区需求"), ("community_to_enterprise", "社区资源→企业需求"),
                  ("median_days_to_project", "发布到立项中位天数"), ("needs_overdue", "超期需求"),
                  ("needs_escalated", "已上报需求"), ("escalated_ring", "上报后匹配范围"), ("grids", "网格数"),
@@ -148,7 +150,11 @@ def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any]) -> dict[st
     """A suggestion or project as an export row: the need's and resource's titles beside their ids, and
     the need's grid by name."""
     place = grids.get(need.grid)
-    return {**plain(row), "need_title": need.title, "resource_title": resource.title,
+    fields = plain(row)
+    if fields.get("resolution"):
+        fields["resolution"] = {"resolved": "解决", "partial": "部分解决", "unresolved": "未解决"}.get(
+            fields["resolution"], fields["resolution"])
+    return {**fields, "need_title": need.title, "resource_title": resource.title,
             "grid_name": place.name if place is not None else need.grid,
             "street": place.street if place is not None else ""}
 

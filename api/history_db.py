@@ -8,8 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.engine import grid_record, need_record, resource_record
-from api.tables import GridRow, NeedRow, ResourceRow, ReviewRow, SuggestionRow
+from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
 from matcher.history import Decision, History, check
+
+# Outcome labels: resolved → 1, partial → 1 (the pairing served), unresolved → 0.
+OUTCOME_LABELS = {"resolved": 1.0, "partial": 1.0, "unresolved": 0.0}
 
 
 def history_from_db(session: Session) -> History:
@@ -31,5 +34,19 @@ def history_from_db(session: Session) -> History:
                                                                   SuggestionRow.need_id.in_(decided_needs))):
         decisions.append(Decision(suggestion.need_id, suggestion.resource_id, 0.0, "shown", suggestion.created_at,
                                   "", ""))
+    decisions.extend(outcome_decisions(session))
     digest = hashlib.sha256("\n".join(f"{d.need_id}|{d.resource_id}|{d.kind}" for d in decisions).encode()).hexdigest()
     return History(needs, resources, grids, check(decisions, source="the service's decisions"), digest)
+
+
+def outcome_decisions(session: Session) -> list[Decision]:
+    """How projects ended teaches more than the accept did: a need solved is a positive that outranks the
+    accept, a project that left it unsolved a negative (kinds outcome:<resolution>)."""
+    found = []
+    for project in session.scalars(select(ProjectRow).where(ProjectRow.status.in_(("completed", "cancelled")),
+                                                            ProjectRow.resolution != "").order_by(ProjectRow.id)):
+        label = OUTCOME_LABELS.get(project.resolution)
+        if label is not None:
+            found.append(Decision(project.need_id, project.resource_id, label, f"outcome:{project.resolution}",
+                                  project.finished_at or project.updated_at, "", ""))
+    return found

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from api.tables import ApiKeyRow, now
 
-ROLES = ("platform", "staff", "analyst", "admin")
+ROLES = ("platform", "staff", "analyst", "leader", "admin")
+# Roles a key may limit to grids or streets (staff must, a street leader must; platform and admin are district-wide).
+SCOPED_ROLES = ("staff", "analyst", "leader")
 
 
 def hash_key(key: str) -> str:
@@ -19,14 +21,31 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(session: Session, role: str, grids: Sequence[str] = (), note: str = "") -> tuple[ApiKeyRow, str]:
-    """Store a new key for `role`; return the row and the plain key, which is never stored."""
+def create_key(session: Session, role: str, grids: Sequence[str] = (), note: str = "",
+               streets: Sequence[str] = (), *, check: bool = True) -> tuple[ApiKeyRow, str]:
+    """Store a new key for `role`; return the row and the plain key, which is never stored.
+
+    Grids and streets must be in the grid list (`check=False` only for tests that make keys first)."""
     if role not in ROLES:
         raise ValueError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
-    if role == "staff" and not grids:
-        raise ValueError("grids: expected at least one grid id for a staff key, got none")
+    if role == "staff" and not grids and not streets:
+        raise ValueError("grids: expected at least one grid id (or --streets) for a staff key, got none")
+    if role == "leader" and not grids and not streets:
+        raise ValueError("streets: expected at least one street (or grid) for a leader key, got none")
+    if (grids or streets) and role not in SCOPED_ROLES:
+        raise ValueError(f"grids, streets: a {role} key covers the whole district; expected none, got "
+                         f"{', '.join([*grids, *streets])}")
+    if check and (grids or streets):
+        from api.scope import grid_tree
+
+        bad_grids, bad_streets = grid_tree(session).unknown(list(grids), list(streets))
+        if bad_grids:
+            raise ValueError(f"grids: expected ids of grids in the grid list, got unknown {', '.join(bad_grids)}")
+        if bad_streets:
+            raise ValueError(f"streets: expected streets named in the grid list, got unknown {', '.join(bad_streets)}")
     plain = "dj_" + secrets.token_urlsafe(32)
-    row = ApiKeyRow(key_hash=hash_key(plain), prefix=plain[:10], role=role, grids=list(grids), note=note)
+    row = ApiKeyRow(key_hash=hash_key(plain), prefix=plain[:10], role=role, grids=list(grids),
+                    streets=list(streets), note=note)
     session.add(row)
     session.flush()
     return row, plain

@@ -84,14 +84,14 @@ def create(session: Session, kind: str, payload: dict[str, Any], principal: Prin
     row = table(**fields)
     session.add(row)
     audit.record(session, principal.actor, "create", ENTITY[kind], record.id)
-    _changed(session, kind, record.id)
+    _changed(session, kind, record.id, "created")
     return row, True
 
 
-def _changed(session: Session, kind: str, record_id: str) -> None:
-    """Resources and grids are what the index holds: their writes go to its change log."""
-    if kind in ("resources", "grids"):
-        log_change(session, ENTITY[kind], [record_id])
+def _changed(session: Session, kind: str, record_id: str, what: str) -> None:
+    """Every write of a list goes to the change log: resources and grids are what the index holds, and a
+    need written anywhere is matched on arrival."""
+    log_change(session, ENTITY[kind], [record_id], what)
 
 
 def get_or_404(session: Session, kind: str, record_id: str):
@@ -123,7 +123,7 @@ def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any],
         if name not in SERVICE_FIELDS and name != "id":
             setattr(row, name, value)
     audit.record(session, principal.actor, "update", ENTITY[kind], record_id, {"fields": sorted(changes)})
-    _changed(session, kind, record_id)
+    _changed(session, kind, record_id, "updated")
     return row
 
 
@@ -137,7 +137,7 @@ def close(session: Session, kind: str, record_id: str, principal: Principal):
         session.execute(update(SuggestionRow).where(column == record_id, SuggestionRow.status == "pending")
                         .values(status="withdrawn"))
         audit.record(session, principal.actor, "close", ENTITY[kind], record_id)
-        _changed(session, kind, record_id)
+        _changed(session, kind, record_id, "closed")
     return row
 
 
@@ -169,9 +169,10 @@ def grids_by_id(session: Session) -> dict[str, GridRow]:
 
 def in_place(stmt: Select, grid_column, principal: Principal, *, grid: str | None = None,
              street: str | None = None) -> Select:
-    """Limit a query to the staff member's grids, and to one grid or street when asked."""
-    if principal.role == "staff":
-        stmt = stmt.where(grid_column.in_(principal.grids))
+    """Limit a query to the key's scope (its grids and all under them, its streets), and to one grid or
+    street when asked."""
+    if principal.limited:
+        stmt = stmt.where(grid_column.in_(sorted(principal.grids)))
     if grid is not None:
         stmt = stmt.where(grid_column == grid)
     if street is not None:

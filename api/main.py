@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import math
@@ -21,21 +20,25 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api import changes, outbox
+from api.arrivals import Arrivals
 from api.changes import ChangeFollower
 from api.changes import prune as prune_changes
 from api.db import make_engine, make_readers, make_sessions, migrate
 from api.demo import SYSTEM, load_demo, print_batch_summary
 from api.engine import EngineState
 from api.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
-from api.escalation import escalate
 from api.jobs import BatchLock, BatchRunner, mark_interrupted
 from api.limits import BodyLimit
+from api.matching import match_arrived
 from api.models_state import active_model_dir, active_version
 from api.observe import RequestContext, configure_logging
 from api.routes import admin, match, models, pages, projects, review, stats, suggestions
 from api.routes.lists_routes import grids, needs, resources
+from api.schedule import Schedules
 from api.settings import Settings
 from api.web import templates
+from api.writes import Writes
 from matcher import Matcher, registry
 from matcher.errors import RecordError
 from matcher.packaged import packaged
@@ -46,24 +49,6 @@ log = logging.getLogger("duijie.service")
 # Seconds between prunes of the change log and sweeps for batch jobs a dead process left running.
 HOUSEKEEPING_S = 60.0
 STATIC_DIR = packaged("api", "static")
-
-
-async def _escalate_periodically(app: FastAPI, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            # In a worker thread: waiting for the database lock must never stall the event loop, which
-            # the requests holding that lock need in order to finish.
-            flagged = await asyncio.to_thread(_escalate_once, app)
-            if flagged:
-                log.info("escalated %d needs", len(flagged))
-        except Exception:  # the next round tries again; the service keeps serving
-            log.exception("periodic escalation failed")
-
-
-def _escalate_once(app: FastAPI) -> list[str]:
-    with app.state.sessions() as session, session.begin():
-        return escalate(session, dt.date.today(), SYSTEM.actor)
 
 
 async def _follow_active_model(app: FastAPI, interval: float) -> None:
@@ -94,8 +79,8 @@ async def _follow_changes(app: FastAPI, interval: float) -> None:
         try:
             await asyncio.to_thread(app.state.engine.load_new_embeddings)
             found = await asyncio.to_thread(app.state.changes.poll)
-            if found.resources or found.grids:
-                await asyncio.to_thread(app.state.engine.follow, found.resources, found.grids)
+            if found.resources or found.grids or found.claimed:
+                await asyncio.to_thread(app.state.writes.follow, found)
             if rounds % max(int(HOUSEKEEPING_S / interval), 1) == 0:
                 await asyncio.to_thread(_housekeeping, app)
         except Exception:  # the database may be away: the next round reads from where this one stopped
@@ -103,7 +88,7 @@ async def _follow_changes(app: FastAPI, interval: float) -> None:
 
 
 def _housekeeping(app: FastAPI) -> None:
-    pruned = prune_changes(app.state.sessions)
+    pruned = prune_changes(app.state.sessions) + outbox.prune(app.state.sessions)
     failed = app.state.batches.sweep()
     if pruned or failed:
         log.info("housekeeping: %d old change events pruned, %d stale batch jobs failed", pruned, failed)
@@ -129,8 +114,9 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         batch_lock = BatchLock(db)
         if batch_lock.nobody_holds_it():  # another worker's live batch is not a leftover
             mark_interrupted(app.state.sessions)
+        worker = changes.serve_as_worker(app.state.sessions)  # the events this worker writes name it
         # Read before the index is built: writes committed during the build are applied again (harmless).
-        app.state.changes = ChangeFollower(app.state.readers)
+        app.state.changes = ChangeFollower(app.state.readers, app.state.sessions, worker)
         demo_loaded = settings.demo and load_demo(app.state.sessions, settings)
         limit_blas(settings.blas_threads)
         app.state.model_problem = None
@@ -148,18 +134,33 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db,
                                        dask_scheduler=settings.dask_scheduler)
+        writes = app.state.writes = Writes(app.state.sessions, app.state.readers, app.state.engine)
+        if settings.arrival_matching:
+            writes.arrivals = Arrivals(
+                lambda ids, queued: match_arrived(app.state.sessions, app.state.readers, app.state.engine, ids,
+                                                  settings.match_k, settings.min_score, queued),
+                limit=settings.arrival_queue, debounce_s=settings.arrival_debounce_s).start()
+        if settings.webhook_url:
+            writes.sender = outbox.Sender(app.state.sessions, settings.webhook_url, settings.webhook_secret,
+                                          poll_s=settings.webhook_poll_s).start()
         if demo_loaded:
             job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
+        app.state.schedules = Schedules(app.state.sessions, app.state.batches, writes, worker=worker,
+                                        batch_at=settings.batch_at, zone=settings.timezone,
+                                        escalation_interval_s=settings.escalation_interval_s, k=settings.match_k,
+                                        min_score=settings.min_score).start()
         tasks = [asyncio.create_task(_follow_active_model(app, settings.model_poll_s)),
                  asyncio.create_task(_follow_changes(app, settings.change_poll_s))]
-        if settings.escalation_interval_s > 0:
-            tasks.append(asyncio.create_task(_escalate_periodically(app, settings.escalation_interval_s)))
         yield
         for task in tasks:
             task.cancel()
+        app.state.schedules.shutdown()
         app.state.batches.wait(timeout=30)
+        for part in (writes.arrivals, writes.sender):
+            if part is not None:
+                part.stop()
         db.dispose()
 
     app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

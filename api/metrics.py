@@ -34,6 +34,17 @@ TOMBSTONES = Gauge("duijie_index_tombstones", "Retired index rows awaiting compa
 DRIFT = Gauge("duijie_vocabulary_unknown_share",
               "Share of word tokens written since the last fit that the vocabulary lacks", multiprocess_mode="livemax")
 
+WEBHOOKS = Counter("duijie_webhook_attempts_total", "Webhook delivery attempts: delivered, failed (will retry), dead",
+                   ("result",))
+OUTBOX = Gauge("duijie_webhook_outbox", "Webhook events by state: pending, delivered, dead", ("state",),
+               multiprocess_mode="livemax")
+ARRIVALS = Counter("duijie_arrivals_total", "Needs queued for matching on arrival: queued, matched, dropped "
+                   "(queue full: the nightly batch matches them)", ("event",))
+ARRIVAL_DELAY = Histogram("duijie_arrival_to_suggestion_seconds", "From a need's commit to its stored suggestions",
+                          buckets=LATENCY)
+SCHEDULED = Counter("duijie_scheduled_runs_total", "Scheduled jobs run by this worker: job and outcome",
+                    ("job", "status"))
+
 
 def exposition() -> tuple[bytes, str]:
     """The figures in Prometheus's text format, summed over workers when several run."""

@@ -214,20 +214,49 @@ class ProjectPublic(BaseModel):
     suggestion_id: int
     need_id: str
     resource_id: str
-    status: str
-    outcome: str
+    status: str = Field(description="active (进行中), completed (已完成) or cancelled (已终止)")
+    outcome: str = Field(description="the closing note")
+    resolution: str = Field(default="", description="how it ended: resolved, partial or unresolved (or empty)")
+    satisfaction: int | None = Field(default=None, description="the need's poster's satisfaction, 1-5")
+    finished_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
+class ProjectNotePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    actor: str
+    note: str
+    created_at: dt.datetime
+
+
+class ProjectDetail(ProjectPublic):
+    notes: list[ProjectNotePublic] = Field(default_factory=list, description="follow-up notes, oldest first")
+
+
+Resolution = Literal["resolved", "partial", "unresolved", "解决", "部分解决", "未解决"]
+
+
 class ProjectUpdate(Strict):
-    status: Literal["completed", "cancelled"]
-    outcome: Text = ""
+    """A follow-up: any of a status move, how it ended, a satisfaction score, the closing note, a dated note.
+    Completing a project needs a resolution (given now or before)."""
+
+    status: Literal["active", "completed", "cancelled"] | None = None
+    resolution: Resolution | None = None
+    satisfaction: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+    outcome: Text | None = None
+    note: Text = ""
+
+
+class ProjectNoteCreate(Strict):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(check_text)]
 
 
 class KeyCreate(Strict):
-    role: Literal["platform", "staff", "analyst", "admin"]
+    role: Literal["platform", "staff", "analyst", "leader", "admin"]
     grids: Annotated[list[Id], Field(max_length=1000)] = []
+    streets: Annotated[list[Short], Field(max_length=1000)] = []
     note: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text)] = ""
 
     @field_validator("grids")
@@ -242,6 +271,7 @@ class KeyPublic(BaseModel):
     prefix: str
     role: str
     grids: list[str]
+    streets: list[str] = []
     note: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None

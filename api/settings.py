@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matcher.records import RINGS
@@ -60,4 +60,48 @@ class Settings(BaseSettings):
     # Resource rows per shard of the index: a batch on a cluster deals the shards round the workers, so
     # a worker holds about index ÷ workers (at least one shard). The answer does not depend on it.
     shard_size: int = Field(default=250_000, ge=1000)
+    # The nightly batch over every open need, at this local time (HH:MM) in `timezone`; empty turns it off.
+    batch_at: str = "02:00"
+    timezone: str = "Asia/Shanghai"
+    # Match on arrival: a need written by any door is matched in the background within about
+    # `arrival_debounce_s` plus one engine call. A full queue leaves the rest to the nightly batch.
+    arrival_matching: bool = True
+    arrival_queue: int = Field(default=10_000, ge=1)
+    arrival_debounce_s: float = Field(default=0.2, ge=0)
+    # Webhooks (Standard Webhooks 1.0): where events are POSTed and the whsec_… secret that signs them.
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    # Seconds the webhook sender sleeps when it has nothing due (a commit with events wakes it at once).
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    # Seconds uvicorn's supervisor waits for a worker's health-check answer before it restarts it. A long
+    # batch's C code can hold the interpreter for seconds on a busy machine; uvicorn's 5 s restarted it.
+    worker_healthcheck_s: int = Field(default=300, ge=5)
     demo: bool = False
+
+    @field_validator("batch_at")
+    @classmethod
+    def _batch_at(cls, value: str) -> str:
+        from api.schedule import parse_time_of_day
+
+        parse_time_of_day(value)
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"DUIJIE_TIMEZONE: expected an IANA zone such as Asia/Shanghai, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret.startswith("whsec_"):
+            raise ValueError("DUIJIE_WEBHOOK_SECRET: expected a secret starting with whsec_ when DUIJIE_WEBHOOK_URL "
+                             f"is set, got {'nothing' if not self.webhook_secret else 'another form'}")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError(f"DUIJIE_WEBHOOK_URL: expected an http(s) URL, got {self.webhook_url!r}")
+        return self

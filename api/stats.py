@@ -17,6 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from api.decisions import RESOLUTIONS
 from api.lists import in_place
 from api.matching import LIVE_PROJECT, overdue
 from api.principal import Principal
@@ -142,7 +143,8 @@ COVERAGE = ("grids", "grids_with_project")
 def _empty() -> dict[str, Any]:
     return {"needs_posted": 0, "resources_posted": 0, "suggestions_made": 0, "suggestions_accepted": 0,
             "suggestions_rejected": 0, "rejected_by_reason": {}, "projects_formed": 0, "projects_completed": 0,
-            "projects_cancelled": 0, "enterprise_to_community": 0, "community_to_enterprise": 0,
+            "projects_cancelled": 0, "projects_by_resolution": {}, "_done_days": [],
+            "enterprise_to_community": 0, "community_to_enterprise": 0,
             "other_direction": 0, "_days": [], "needs_overdue": 0, "needs_escalated": 0, "escalated_ring": {},
             "grids": 0, "grids_with_project": 0}
 
@@ -161,6 +163,8 @@ def _merge(bucket: dict[str, Any], values: dict[str, Any]) -> None:
 def _finish(values: dict[str, Any]) -> dict[str, Any]:
     days = values.pop("_days")
     values["median_days_to_project"] = round(statistics.median(days), 1) if days else None
+    done = values.pop("_done_days")
+    values["median_days_to_completion"] = round(statistics.median(done), 1) if done else None
     values["grid_coverage"] = round(values["grids_with_project"] / values["grids"], 4) if values["grids"] else None
     return values
 
@@ -225,6 +229,16 @@ def _lists(session: Session, principal: Principal, f: StatsFilter, group: str | 
                   NeedRow, ProjectRow.created_at, principal, f)
     for k, posted, formed in session.execute(stmt):
         yield k, {"_days": [(aware(formed) - aware(posted)).total_seconds() / 86400]}
+    # How the projects ended, and how long a completed one took from its forming.
+    stmt = _where(base.with_only_columns(key, ProjectRow.resolution, func.count()).where(ProjectRow.resolution != ""),
+                  NeedRow, ProjectRow.created_at, principal, f).group_by(key, ProjectRow.resolution)
+    for k, resolution, count in session.execute(stmt):
+        yield k, {"projects_by_resolution": {RESOLUTIONS.get(resolution, resolution): count}}
+    stmt = _where(base.with_only_columns(key, ProjectRow.created_at, ProjectRow.finished_at)
+                  .where(ProjectRow.status == "completed", ProjectRow.finished_at.is_not(None)),
+                  NeedRow, ProjectRow.created_at, principal, f)
+    for k, formed, finished in session.execute(stmt):
+        yield k, {"_done_days": [(aware(finished) - aware(formed)).total_seconds() / 86400]}
 
 
 

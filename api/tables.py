@@ -17,8 +17,12 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from api.search import search_text
 
 
 def now() -> dt.datetime:
@@ -57,6 +61,8 @@ class _Listed:
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    # The title as search reads it (api/search.py): kept by the listeners below, whatever writes the row.
+    search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -114,7 +120,11 @@ class ProjectRow(Base):
     need_id: Mapped[str] = mapped_column(ForeignKey("needs.id"), index=True)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id"), index=True)
     status: Mapped[str] = mapped_column(String(12), default="active", index=True)
-    outcome: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(Text, default="")  # the closing note
+    # How it ended: resolved, partial or unresolved (解决/部分解决/未解决); satisfaction 1-5 when asked.
+    resolution: Mapped[str] = mapped_column(String(12), default="")
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -126,6 +136,7 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(10))
     grids: Mapped[list] = mapped_column(JSON, default=list)
+    streets: Mapped[list] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -184,8 +195,11 @@ class IndexEventRow(Base):
 
     __tablename__ = "index_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    entity: Mapped[str] = mapped_column(String(20))  # "resource" or "grid"
+    entity: Mapped[str] = mapped_column(String(20))  # "need", "resource" or "grid"
     entity_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="")  # created, updated, closed, capacity, escalated
+    origin: Mapped[str] = mapped_column(String(64), default="")  # the service process that wrote it; "" elsewhere
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")  # who matches a need written elsewhere
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
 
 
@@ -199,3 +213,59 @@ class WebSessionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ProjectNoteRow(Base):
+    """A dated follow-up note on a project: who, when, what."""
+
+    __tablename__ = "project_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class OutboxRow(Base):
+    """A webhook event waiting for (or past) delivery, written in the transaction that caused it."""
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(40), unique=True)  # the webhook-id header, same on retries
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON bytes signed and sent
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, delivered, dead
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_webhook_outbox_due", "status", "next_attempt_at"),)
+
+
+class ScheduleRunRow(Base):
+    """One run of a scheduled job for one slot (a night, an interval): the unique pair is the claim that
+    makes each slot run once across every worker."""
+
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    slot: Mapped[str] = mapped_column(String(40))
+    worker: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default="running")  # running, done, failed
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (UniqueConstraint("job", "slot", name="uq_schedule_runs_job_slot"),)
+
+
+Index("ix_suggestions_status_id", SuggestionRow.status, SuggestionRow.id)
+
+
+@event.listens_for(NeedRow, "before_insert")
+@event.listens_for(NeedRow, "before_update")
+@event.listens_for(ResourceRow, "before_insert")
+@event.listens_for(ResourceRow, "before_update")
+def _keep_search_text(_mapper, _connection, row) -> None:
+    row.search_text = search_text(row.title)

@@ -22,7 +22,7 @@ class Decision(NamedTuple):
     need_id: str
     resource_id: str
     label: float
-    kind: str  # accepted, rejected, shown (shown but never chosen: a weak negative)
+    kind: str  # accepted, rejected, shown (shown but never chosen: a weak negative), outcome:<resolution>
     time: dt.datetime | None
     reviewer: str
     reason: str
@@ -132,7 +132,11 @@ def check(decisions: list[Decision], *, source: str) -> list[Decision]:
     for decision in decisions:
         key = (decision.need_id, decision.resource_id)
         earlier = by_pair.get(key)
-        if earlier is not None and earlier.label != decision.label and "shown" not in (earlier.kind, decision.kind):
+        outcome = decision.kind.startswith("outcome:")
+        if earlier is not None and earlier.kind.startswith("outcome:") and not outcome:
+            continue  # how the project ended outranks the decision that formed it
+        if (earlier is not None and earlier.label != decision.label and not outcome
+                and "shown" not in (earlier.kind, decision.kind)):
             clashes.append(f"{key[0]} ⇄ {key[1]}: {earlier.kind} and {decision.kind}")
         # A real decision outranks "shown"; of two real ones the later wins once clashes are reported.
         if earlier is None or earlier.kind == "shown" or decision.kind != "shown":

@@ -384,6 +384,15 @@ class Matcher:
         return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
                              rows, rows, self.grid_map_)
 
+    def indexed(self, resource_id: str) -> Resource | None:
+        """The resource as the index holds it now, or None when it is not indexed."""
+        row = self._resource_row.get(resource_id) if self.resources_ is not None else None
+        return self.resources_[row] if row is not None else None
+
+    def same_text(self, old: Resource, new: Resource) -> bool:
+        """Whether a write leaves a resource's vectors and ring position as they were (no re-tokenizing)."""
+        return _same_place_and_text(old, new)
+
     def out_of_vocabulary(self, records: Iterable[NeedLike | ResourceLike]) -> tuple[int, int]:
         """(unknown, total) word tokens of these records against the fitted vocabulary.
 

@@ -134,7 +134,8 @@ def train(history: History, baseline: Scorer, *, kind: str = "logistic", how: st
     seconds = (dt.datetime.now() - started).total_seconds()
     kinds = [d.kind for d in history.decisions]
     counts = {"decisions": len(kinds), "accepted": kinds.count("accepted"), "rejected": kinds.count("rejected"),
-              "shown": kinds.count("shown"), "needs": len({d.need_id for d in history.decisions}),
+              "shown": kinds.count("shown"), "outcomes": sum(k.startswith("outcome:") for k in kinds),
+              "needs": len({d.need_id for d in history.decisions}),
               "train_rows": len(training.labels), "holdout_rows": len(holdout.labels)}
     return TrainResult(scorer, evaluate(scorer.score(holdout.values), holdout.labels, holdout.groups,
                                         min_score=min_score),

@@ -244,13 +244,13 @@ def test_kill_9_during_accepts_and_a_batch_keeps_the_lists_consistent(tmp_path):
         try:
             _ready(base, server)
             platform = {"Authorization": f"Bearer {_key(url, 'platform')}"}
-            staff = {"Authorization": f"Bearer {_key(url, 'staff', 'P1,P2,P3,P4,P5')}"}
             from tests.conftest import GRIDS, RESOURCES
 
             with httpx.Client(base_url=base, timeout=30) as client:
                 for kind, records in (("grids", GRIDS), ("resources", RESOURCES), ("needs", NEEDS)):
                     for record in records:
                         client.post(f"/v1/{kind}", json=record, headers=platform)
+                staff = {"Authorization": f"Bearer {_key(url, 'staff', 'P1,P2,P3,P4,P5')}"}  # grids known now
                 ids = [s["id"] for n in NEEDS for s in client.post(
                     "/v1/match", json={"need_id": n["id"], "k": 3}, headers=platform).json()["suggestions"]]
                 client.post("/v1/match/batch", json={}, headers=platform)

@@ -9,13 +9,12 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, text
 
-from api import audit, lists, metrics
-from api.deps import Admin, Analyst, Platform, SessionDep
-from api.escalation import escalate
+from api import audit, lists, metrics, outbox
+from api.deps import Admin, Analyst, Platform, Reader, SessionDep, WritesDep
 from api.keys import create_key, revoke_key
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import EscalationResult, KeyCreate, KeyCreated, KeyPublic, Page
-from api.tables import ApiKeyRow, AuditRow
+from api.tables import ApiKeyRow, AuditRow, OutboxRow
 
 keys = APIRouter(prefix="/v1/keys", tags=["keys"])
 ops = APIRouter(tags=["operations"])
@@ -26,7 +25,7 @@ ops = APIRouter(tags=["operations"])
 def create(body: KeyCreate, principal: Admin, session: SessionDep):
     with session.begin():
         try:
-            row, plain = create_key(session, body.role, body.grids, body.note)
+            row, plain = create_key(session, body.role, body.grids, body.note, body.streets)
         except ValueError as exc:
             raise lists.unprocessable(str(exc)) from None
         audit.record(session, principal.actor, "create", "key", row.id, {"role": row.role, "grids": row.grids})
@@ -59,9 +58,42 @@ def audit_log(principal: Analyst, session: SessionDep, limit: Limit = 100, offse
 
 @ops.post("/v1/escalate", response_model=EscalationResult, tags=["needs"],
           summary="Flag needs past their deadline with no project and widen their ring")
-def run_escalation(principal: Platform, session: SessionDep):
+def run_escalation(principal: Platform, session: SessionDep, writes: WritesDep):
+    return {"escalated": writes.escalate(session, dt.date.today(), principal.actor)}
+
+
+@ops.get("/v1/schedules", tags=["operations"],
+         summary="The jobs the service runs by itself (nightly batch, escalation): schedule, next and last run")
+def schedules(principal: Reader, request: Request, session: SessionDep) -> list[dict[str, Any]]:
+    return request.app.state.schedules.status(session)
+
+
+@ops.get("/v1/webhooks", tags=["webhooks"],
+         summary="Webhook events by state, and the latest ones not delivered (pending or dead) with their errors")
+def webhooks(principal: Analyst, request: Request, session: SessionDep, state: str = "dead", limit: Limit = 50,
+             offset: Offset = 0) -> dict[str, Any]:
+    if state not in ("pending", "delivered", "dead"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"state: expected pending, delivered or dead, got {state[:50]!r}")
+    settings = request.app.state.settings
+    rows = lists.page(session, select(OutboxRow).where(OutboxRow.status == state).order_by(OutboxRow.id.desc()),
+                      limit, offset)
+    rows["items"] = [{"id": r.id, "webhook_id": r.webhook_id, "type": r.type, "created_at": r.created_at,
+                      "attempts": r.attempts, "next_attempt_at": r.next_attempt_at, "delivered_at": r.delivered_at,
+                      "last_error": r.last_error} for r in rows["items"]]
+    return {"receiver": settings.webhook_url or None, "counts": outbox.counts(session), "state": state, **rows}
+
+
+@ops.post("/v1/webhooks/{event_id}/retry", tags=["webhooks"],
+          summary="Put a dead webhook event back in line for another day of retries")
+def retry_webhook(event_id: RowId, principal: Admin, session: SessionDep, writes: WritesDep) -> dict[str, Any]:
     with session.begin():
-        return {"escalated": escalate(session, dt.date.today(), principal.actor)}
+        row = outbox.retry(session, event_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead webhook event with id {event_id}")
+        audit.record(session, principal.actor, "retry", "webhook", str(event_id))
+    writes.after_commit([])
+    return {"id": event_id, "status": "pending"}
 
 
 @ops.get("/healthz", summary="The process is up")

@@ -13,11 +13,9 @@ from fastapi import APIRouter, Query, Response, UploadFile, status
 from fastapi import Path as FastPath
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from api import exports, lists
-from api.deps import EngineDep, Platform, Reader, SessionDep, SettingsDep
-from api.engine import need_record, resource_record
+from api.deps import Platform, Reader, SessionDep, SettingsDep, WritesDep
 from api.schemas import Page, UploadResult
 from api.tables import GridRow
 from matcher.errors import InvalidRecordsError, LoadError
@@ -33,17 +31,6 @@ EXPORT_COLUMNS = {"needs": exports.NEED_COLUMNS, "resources": exports.RESOURCE_C
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
-def _after_write(kind: str, engine, rows: list) -> None:
-    """Keep the engine in step once the write has committed."""
-    if kind == "resources":
-        engine.resources_saved([resource_record(row) for row in rows], store=False)
-    elif kind == "needs":
-        engine.needs_saved([need_record(row) for row in rows])
-    elif kind == "grids" and rows:
-        engine.rebuild()
-    engine.store_embeddings()  # one transaction for an upload's new embeddings, not one per row
-
-
 def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel],
           public_model: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix=f"/v1/{kind}", tags=[kind])
@@ -55,24 +42,15 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
     @router.post("", response_model=public_model, status_code=status.HTTP_201_CREATED,
                  summary=f"Create one {entity} (a retry with the same id and content returns it with 200)")
     def create(body: create_model, response: Response, principal: Platform, session: SessionDep,  # type: ignore[valid-type]
-               engine: EngineDep, settings: SettingsDep):
-        try:
-            with session.begin():
-                row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
-        except IntegrityError:
-            # A concurrent create of the same id committed first: answer as a retry is answered (200 when
-            # the content is the same, 409 when not), not with the race's duplicate-key error.
-            with session.begin():
-                row, created = lists.create(session, kind, body.model_dump(), principal, defaults(settings))
-        if created:
-            _after_write(kind, engine, [row])
-        else:
+               writes: WritesDep, settings: SettingsDep):
+        row, created = writes.create(session, kind, body.model_dump(), principal, defaults(settings))
+        if not created:
             response.status_code = status.HTTP_200_OK
         return row
 
     @router.post("/upload", response_model=UploadResult,
                  summary=f"Create {kind} in bulk from a JSONL, CSV or XLSX file, all or nothing")
-    def upload(file: UploadFile, principal: Platform, session: SessionDep, engine: EngineDep,
+    def upload(file: UploadFile, principal: Platform, session: SessionDep, writes: WritesDep,
                settings: SettingsDep, skip_invalid: bool = False):
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in FORMATS:
@@ -89,13 +67,8 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
                 loaded = load_list(path, kind, skip_invalid=skip_invalid, grid_ids=grid_ids)
             except (LoadError, InvalidRecordsError) as exc:
                 raise lists.unprocessable(str(exc).replace(str(path), file.filename or "file")) from None
-        created = []
-        with session.begin():
-            for record in loaded.records:
-                row, is_new = lists.create(session, kind, lists.row_fields(record), principal, defaults(settings))
-                if is_new:
-                    created.append(row)
-        _after_write(kind, engine, created)
+        created = writes.create_many(session, kind, [lists.row_fields(r) for r in loaded.records], principal,
+                                     defaults(settings))
         return UploadResult(created=len(created), unchanged=len(loaded.records) - len(created),
                             skipped=[str(e).replace(str(path), file.filename or "file") for e in loaded.skipped])
 
@@ -123,19 +96,13 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
 
     @router.patch("/{record_id}", response_model=public_model, summary=f"Change fields of one {entity}")
     def modify(record_id: str, body: update_model, principal: Platform, session: SessionDep,  # type: ignore[valid-type]
-               engine: EngineDep):
-        with session.begin():
-            row = lists.modify(session, kind, record_id, body.model_dump(exclude_unset=True), principal)
-        _after_write(kind, engine, [row])
-        return row
+               writes: WritesDep):
+        return writes.modify(session, kind, record_id, body.model_dump(exclude_unset=True), principal)
 
     if kind != "grids":
         @router.post("/{record_id}/close", response_model=public_model,
                      summary=f"Close one {entity}; its pending suggestions leave the review queue")
-        def close(record_id: str, principal: Platform, session: SessionDep, engine: EngineDep):
-            with session.begin():
-                row = lists.close(session, kind, record_id, principal)
-            _after_write(kind, engine, [row])
-            return row
+        def close(record_id: str, principal: Platform, session: SessionDep, writes: WritesDep):
+            return writes.close(session, kind, record_id, principal)
 
     return router

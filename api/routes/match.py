@@ -5,9 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 
-from api import lists
-from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep
-from api.engine import need_record
+from api.deps import EngineDep, Matcher_, Platform, Reader, SessionDep, SettingsDep, WritesDep
 from api.matching import match_need
 from api.schemas import BatchJobPublic, BatchRequest, MatchRequest, MatchResponse
 from api.tables import BatchJobRow, NeedRow
@@ -16,19 +14,19 @@ router = APIRouter(prefix="/v1/match", tags=["match"])
 
 
 @router.post("", response_model=MatchResponse, summary="Top-k resources for one need, stored as pending suggestions")
-def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: EngineDep, settings: SettingsDep):
+def match(body: MatchRequest, principal: Matcher_, session: SessionDep, engine: EngineDep, writes: WritesDep,
+          settings: SettingsDep):
     if body.need is not None:
         if principal.role == "staff":
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a staff key may match stored needs by need_id only")
-        with session.begin():
-            need, created = lists.create(session, "needs", body.need.model_dump(), principal,
-                                         {"ring": settings.initial_ring})
-        if created:
-            engine.need_saved(need_record(need))
+        # Matched right here, below: not queued for matching on arrival as well.
+        need, _ = writes.create(session, "needs", body.need.model_dump(), principal, {"ring": settings.initial_ring},
+                                queue=False)
         need_id = need.id
     else:
         need_id = body.need_id
     matched = match_need(session, engine, need_id, body.k, settings.min_score, principal)
+    writes.after_commit([])  # its suggestion.created event is on its way
     return {"suggestions": matched.suggestions, "min_score": matched.min_score,
             "below_min_score": matched.below_min_score}
 
@@ -46,9 +44,9 @@ def batch_status(job_id: str, principal: Reader, session: SessionDep):
     job = session.get(BatchJobRow, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch job {job_id!r} not found")
-    if principal.role != "staff":
+    if not principal.limited:
         return job
-    # Staff see the unmatched needs of their own grids only; the counts stay district-wide.
+    # A limited key sees the unmatched needs of its own scope only; the counts stay district-wide.
     public = BatchJobPublic.model_validate(job).model_dump()
     unmatched = public["result"].get("unmatched_needs") or {}
     own = set(session.scalars(select(NeedRow.id).where(NeedRow.id.in_(list(unmatched)),

@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from api import exports, lists, stats
-from api.deps import EngineDep, SessionDep, SettingsDep
-from api.engine import need_record, resource_record
+from api.deps import SessionDep, SettingsDep, WritesDep
 from api.errors import DomainError, InvalidError
 from api.routes.review import (
     Staff,
@@ -35,7 +34,8 @@ GROUPS = {"street": "街道", "grid": "网格", "category": "类别", "month": "
 HEADLINE = [("needs_posted", "发布需求"), ("resources_posted", "发布资源"), ("suggestions_made", "推荐配对"),
             ("suggestions_accepted", "接受"), ("projects_formed", "形成项目"), ("projects_completed", "完成项目"),
             ("enterprise_to_community", "企业资源→社区需求"), ("community_to_enterprise", "社区资源→企业需求"),
-            ("median_days_to_project", "发布到立项中位天数"), ("needs_overdue", "超期需求"),
+            ("median_days_to_project", "发布到立项中位天数"), ("median_days_to_completion", "立项到完成中位天数"),
+            ("projects_by_resolution", "项目结果"), ("needs_overdue", "超期需求"),
             ("needs_escalated", "已上报需求"), ("grid_coverage", "网格覆盖率")]
 
 
@@ -88,7 +88,7 @@ def stats_page(request: Request, principal: Viewer, session: SessionDep, street:
         "groups": GROUPS, "total": total, "headline": HEADLINE, "rows": rows, "columns": exports.STATS_COLUMNS,
         "cell": _cell, "streets": sorted({g.street for g in visible if g.street}),
         "query": urlencode({k: v for k, v in filters.items() if v}),
-        "scope": "全区" if principal.role != "staff" else "本人负责的网格",
+        "scope": "全区" if not principal.limited else "本人负责的范围",
         "chart_data": {"months": [g["key"] for g in by_month], "month_needs": [g["needs_posted"] for g in by_month],
                        "month_projects": [g["projects_formed"] for g in by_month],
                        "streets": [g["key"] for g in by_street], "street_needs": [g["needs_posted"] for g in by_street],
@@ -140,7 +140,7 @@ def _post_page(request: Request, principal, session, form: dict, error: str, pos
 
 
 @router.post("/review/post", response_class=HTMLResponse)
-def post(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, settings: SettingsDep,
+def post(request: Request, principal: Staff, session: SessionDep, writes: WritesDep, settings: SettingsDep,
          kind: Annotated[str, Form(max_length=10)] = "needs", title: Annotated[str, Form(max_length=600)] = "",
          description: Annotated[str, Form(max_length=20_000)] = "",
          category: Annotated[str, Form(max_length=600)] = "", grid: Annotated[str, Form(max_length=300)] = "",
@@ -157,16 +157,11 @@ def post(request: Request, principal: Staff, session: SessionDep, engine: Engine
                "side": side}
     payload |= {"deadline": deadline or None} if kind == "needs" else {"capacity": capacity or 1}
     try:
-        with session.begin():
-            row, _ = lists.create(session, kind, payload, principal,
-                                  {"ring": settings.initial_ring} if kind == "needs" else {})
+        row, _ = writes.create(session, kind, payload, principal,
+                               {"ring": settings.initial_ring} if kind == "needs" else {})
     except (DomainError, RecordError) as exc:
         message = getattr(exc, "zh", None) or str(exc)
         return _post_page(request, principal, session, form, f"未能发布：{message}", code=422)
-    if kind == "needs":
-        engine.need_saved(need_record(row))
-    else:
-        engine.resources_saved([resource_record(row)])
     return _post_page(request, principal, session, {}, "", posted=f"{'需求' if kind == 'needs' else '资源'} {row.id}",
                       code=status.HTTP_201_CREATED)
 

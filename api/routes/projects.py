@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
 from api import decisions, exports, lists
-from api.db import in_transaction
-from api.deps import EngineDep, Reader, Reviewer, SessionDep, forbid_grid
+from api.deps import Reader, Reviewer, SessionDep, WritesDep
 from api.routes.listing import Limit, Offset, RowId
-from api.schemas import Page, ProjectPublic, ProjectUpdate
+from api.schemas import Page, ProjectDetail, ProjectNoteCreate, ProjectPublic, ProjectUpdate
 from api.tables import NeedRow, ProjectRow
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
@@ -33,21 +32,27 @@ def list_projects(principal: Reader, session: SessionDep, grid: str | None = Non
     return lists.page(session, stmt, limit, offset)
 
 
-@router.get("/{project_id}", response_model=ProjectPublic, summary="Read one project")
+def _detail(session, project: ProjectRow) -> ProjectDetail:
+    notes = decisions.project_notes(session, [project.id]).get(project.id, [])
+    return ProjectDetail.model_validate(project).model_copy(update={"notes": notes})
+
+
+@router.get("/{project_id}", response_model=ProjectDetail, summary="Read one project with its follow-up notes")
 def read_project(project_id: RowId, principal: Reader, session: SessionDep):
-    project = session.get(ProjectRow, project_id)
-    if project is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
-    forbid_grid(principal, session.get(NeedRow, project.need_id).grid)
-    return project
+    return _detail(session, decisions.get_project(session, project_id, principal))
 
 
-@router.patch("/{project_id}", response_model=ProjectPublic,
-              summary="Complete or cancel an active project, with an outcome note")
+@router.patch("/{project_id}", response_model=ProjectDetail,
+              summary="Follow a project: complete (with a resolution) or end it (已终止), its outcome note, a "
+              "satisfaction score 1-5 and a dated follow-up note; announced as project.updated")
 def update_project(project_id: RowId, body: ProjectUpdate, principal: Reviewer, session: SessionDep,
-                   engine: EngineDep):
-    project = in_transaction(session, lambda s: decisions.move_project(s, project_id, principal, body.status,
-                                                                      body.outcome))
-    if body.status == "cancelled":
-        engine.capacity_moved(project.resource_id)
-    return project
+                   writes: WritesDep):
+    project = writes.update_project(session, project_id, principal, **body.model_dump(exclude_none=True))
+    return _detail(session, project)
+
+
+@router.post("/{project_id}/notes", response_model=ProjectDetail, status_code=status.HTTP_201_CREATED,
+             summary="Add a dated follow-up note (who, when, what) to a project")
+def add_note(project_id: RowId, body: ProjectNoteCreate, principal: Reviewer, session: SessionDep,
+             writes: WritesDep):
+    return _detail(session, writes.update_project(session, project_id, principal, note=body.note))

@@ -6,17 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, func, or_, select
 
-from api import decisions, labels, web_sessions
-from api.db import in_transaction
-from api.deps import EngineDep, Principal, SessionDep, SettingsDep
+from api import decisions, labels, search, web_sessions
+from api.deps import EngineDep, Principal, SessionDep, SettingsDep, WritesDep
+from api.errors import DomainError
 from api.keys import find_key
 from api.lists import grids_by_id, in_place
 from api.matching import match_need, served_needs
+from api.scope import principal_for
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
 from matcher.proximity import RING_LABELS
@@ -27,11 +29,13 @@ REASONS = ("不相关", "距离太远", "资源已满", "需求已解决", "其�
 SIDES = labels.SIDES
 STATUS_LABELS = labels.STATUSES
 NOTICES = {"accepted": "已接受：项目已建立", "rejected": "已拒绝，原因已记录", "matched": "已重新匹配",
-           "project": "项目状态已更新", "signed_out": "已退出", "undone": "已撤销，该配对回到待审核",
+           "project": "项目已更新", "bulk": "批量处理完成，结果见下", "none_chosen": "请先勾选要处理的配对",
+           "signed_out": "已退出", "undone": "已撤销，该配对回到待审核",
            "posted": "已发布", "expired": "登录已超时，请重新登录"}
 PAGE_SIZE = 20
-# Who may sign in to the pages, and what each sees: staff and admin work the queue; analysts read figures.
-PAGE_ROLES = ("staff", "admin", "analyst")
+# Who may sign in to the pages, and what each sees: staff and admin work the queue; analysts and street
+# leaders read figures and exports.
+PAGE_ROLES = ("staff", "admin", "analyst", "leader")
 
 
 class SignInRequiredError(Exception):
@@ -47,8 +51,9 @@ def _signed_in(request: Request, roles: tuple[str, ...]) -> Principal:
     if key is None or key.revoked_at is not None or key.role not in PAGE_ROLES:
         raise SignInRequiredError
     if key.role not in roles:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "此页面只供网格员使用；分析员请查看统计页面")
-    return Principal(key.id, key.role, frozenset(key.grids or []))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "此页面只供网格员使用；分析员和街道领导请查看统计页面")
+    with state.readers() as session:
+        return principal_for(session, key)
 
 
 def staff_principal(request: Request) -> Principal:
@@ -63,14 +68,20 @@ Staff = Annotated[Principal, Depends(staff_principal)]
 Viewer = Annotated[Principal, Depends(viewer_principal)]
 
 
+ROLE_NAMES = {"admin": "管理员", "analyst": "分析员", "staff": "网格员", "leader": "街道领导", "platform": "平台"}
+
+
 def who(session, principal: Principal) -> str:
-    """The header's line: the grids by name, a few of them, not dozens of ids."""
-    if principal.role != "staff":
-        return {"admin": "管理员 · 全区", "analyst": "分析员 · 全区"}.get(principal.role, "全区")
-    names = [g.name or g.id for g in session.scalars(select(GridRow).where(GridRow.id.in_(sorted(principal.grids)))
-                                                      .order_by(GridRow.id))]
-    shown = "、".join(names[:3])
-    return f"网格员 · {shown}{' 等 ' + str(len(names)) + ' 个网格' if len(names) > 3 else ''}"
+    """The header's line: the key's own grids and streets by name (a few of them), and how many grids that
+    covers with the grids under them; not dozens of ids."""
+    role = ROLE_NAMES.get(principal.role, principal.role)
+    if not principal.limited:
+        return f"{role} · 全区"
+    names = [g.name or g.id for g in session.scalars(select(GridRow).where(GridRow.id.in_(sorted(principal.own)))
+                                                      .order_by(GridRow.id))] + sorted(principal.streets)
+    shown = "、".join(names[:3]) + (" 等" if len(names) > 3 else "")
+    covered = len(principal.grids)
+    return f"{role} · {shown}" + (f"（含下属共 {covered} 个网格）" if covered > len(principal.own) else "")
 
 
 def render(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
@@ -82,7 +93,26 @@ def render(request: Request, name: str, context: dict, status_code: int = 200) -
 
 
 def back(path: str, notice: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?notice={notice}", status_code=status.HTTP_303_SEE_OTHER)
+    """Back to a page of the review site, with its filters, search and page as they were, and a notice."""
+    path = safe_next(path)
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=False) if k != "notice"]
+    query.append(("notice", notice))
+    return RedirectResponse(f"{parts.path}?{urlencode(query)}{'#' + parts.fragment if parts.fragment else ''}",
+                            status_code=status.HTTP_303_SEE_OTHER)
+
+
+def safe_next(path: str, default: str = "/review") -> str:
+    """Only a path on this site's review pages: never another host (//evil, /\\evil, https://…)."""
+    if not path.startswith("/review") or any(c in path for c in "\\\r\n") or urlsplit(path).netloc:
+        return default
+    return path
+
+
+def here(request: Request) -> str:
+    """This page's path and query, without its notice: where a decision made on it comes back to."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "notice"]
+    return request.url.path + (f"?{urlencode(query)}" if query else "")
 
 
 class Paged:
@@ -113,7 +143,7 @@ def login(request: Request, session: SessionDep, key: Annotated[str, Form(max_le
         role = row.role if allowed else ""
     if token is None:
         return render(request, "login.html", {"error": True}, status_code=status.HTTP_401_UNAUTHORIZED)
-    response = RedirectResponse("/review/stats" if role == "analyst" else "/review",
+    response = RedirectResponse("/review/stats" if role in ("analyst", "leader") else "/review",
                                 status_code=status.HTTP_303_SEE_OTHER)
     # A fresh CSRF token at sign-in: a token planted before it cannot be reused after.
     write_session(request, response, {"sid": token, "csrf": new_csrf()})
@@ -144,9 +174,8 @@ def queue_query(principal: Principal, *, street: str = "", grid: str = "", categ
         stmt = stmt.where(NeedRow.category == category)
     if side:
         stmt = stmt.where(NeedRow.side == side)
-    if q.strip():
-        pattern = f"%{q.strip()}%"
-        stmt = stmt.where(or_(NeedRow.title.like(pattern), ResourceRow.title.like(pattern)))
+    if q.strip():  # through the normalizer and synonyms: 律師 finds 律师, 法务 finds 律师
+        stmt = stmt.where(or_(search.matches(NeedRow.search_text, q), search.matches(ResourceRow.search_text, q)))
     return stmt.order_by(NeedRow.deadline.is_(None), NeedRow.deadline, SuggestionRow.score.desc(), SuggestionRow.id)
 
 
@@ -158,12 +187,23 @@ def queue(request: Request, principal: Staff, session: SessionDep, engine: Engin
     filters = {"street": street, "grid": grid, "category": category, "side": side, "q": q}
     paged = Paged(session, queue_query(principal, **filters), page)
     visible = [g for g in grids.values() if principal.sees(g.id)]
+    results = _take_flash(request)
     return render(request, "queue.html", {
         "cards": _cards(paged.rows, grids), "paged": paged, "sides": SIDES, "reasons": REASONS,
         "notice": NOTICES.get(notice, ""), "filters": filters, "grids": visible,
         "streets": sorted({g.street for g in visible if g.street}), "principal": principal,
-        "who": who(session, principal),
+        "who": who(session, principal), "here": here(request), "results": results,
     })
+
+
+def _take_flash(request: Request) -> list[list]:
+    """Per-card results of a bulk decision, shown once."""
+    data = read_session(request)
+    results = data.pop("flash", None)
+    if results is None:
+        return []
+    request.state.new_session = data
+    return results if isinstance(results, list) else []
 
 
 @router.get("/suggestions/{suggestion_id}", response_class=HTMLResponse)
@@ -175,7 +215,8 @@ def one_suggestion(request: Request, suggestion_id: int, principal: Staff, sessi
     return render(request, "queue.html", {"cards": _cards(session.execute(stmt), grids_by_id(session)),
                                           "sides": SIDES, "reasons": REASONS, "notice": "", "single": True,
                                           "filters": {}, "grids": [], "streets": [], "principal": principal,
-                                          "who": who(session, principal), "paged": None})
+                                          "who": who(session, principal), "paged": None, "here": "/review",
+                                          "results": []})
 
 
 def _cards(rows, grids: dict[str, GridRow]) -> list[dict]:
@@ -201,26 +242,62 @@ def _cards(rows, grids: dict[str, GridRow]) -> list[dict]:
     return cards
 
 
-@router.post("/suggestions/{suggestion_id}/accept")
-def accept(request: Request, suggestion_id: int, principal: Staff, session: SessionDep, engine: EngineDep,
-           csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    check_csrf(request, csrf)
-    project = in_transaction(session, lambda s: decisions.accept(s, suggestion_id, principal))
-    engine.capacity_moved(project.resource_id)
-    return back("/review", "accepted")
+Next = Annotated[str, Form(alias="next", max_length=2000)]
 
 
-@router.post("/suggestions/{suggestion_id}/reject")
-def reject(request: Request, suggestion_id: int, principal: Staff, session: SessionDep,
-           reason: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=2000)] = "",
-           csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+@router.post("/suggestions/bulk")
+def bulk(request: Request, principal: Staff, session: SessionDep, writes: WritesDep,
+         ids: Annotated[list[int], Form(max_length=200)] = [],  # noqa: B006 (FastAPI reads it, never mutates)
+         action: Annotated[str, Form(max_length=10)] = "", reason: Annotated[str, Form(max_length=20)] = "",
+         note: Annotated[str, Form(max_length=2000)] = "", csrf: Annotated[str, Form(max_length=100)] = "",
+         next_: Next = "/review") -> Response:
+    """Accept or reject the cards ticked on the queue: one transaction per card, each card's result shown."""
     check_csrf(request, csrf)
+    if action not in ("accept", "reject"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请选择批量操作：接受或拒绝")
+    if action == "reject":
+        _check_reason(reason, note)
+    if not ids:
+        return back(next_, "none_chosen")
+    results = []
+    for suggestion_id in dict.fromkeys(ids):
+        try:
+            if action == "accept":
+                project = writes.accept(session, suggestion_id, principal)
+                results.append([suggestion_id, True, f"已接受，项目 #{project.id}"])
+            else:
+                writes.reject(session, suggestion_id, principal, reason, note.strip())
+                results.append([suggestion_id, True, f"已拒绝（{reason}）"])
+        except DomainError as exc:
+            results.append([suggestion_id, False, (exc.zh or exc.message)[:120]])
+    response = back(next_, "bulk")
+    write_session(request, response, {**read_session(request), "flash": results})
+    return response
+
+
+def _check_reason(reason: str, note: str) -> None:
     if reason not in REASONS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"请选择拒绝原因（{'、'.join(REASONS)}）")
     if reason == "其他" and not note.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "选择“其他”时请填写说明")
-    in_transaction(session, lambda s: decisions.reject(s, suggestion_id, principal, reason, note.strip()))
-    return back("/review", "rejected")
+
+
+@router.post("/suggestions/{suggestion_id}/accept")
+def accept(request: Request, suggestion_id: int, principal: Staff, session: SessionDep, writes: WritesDep,
+           csrf: Annotated[str, Form(max_length=100)] = "", next_: Next = "/review") -> Response:
+    check_csrf(request, csrf)
+    writes.accept(session, suggestion_id, principal)
+    return back(next_, "accepted")
+
+
+@router.post("/suggestions/{suggestion_id}/reject")
+def reject(request: Request, suggestion_id: int, principal: Staff, session: SessionDep, writes: WritesDep,
+           reason: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=2000)] = "",
+           csrf: Annotated[str, Form(max_length=100)] = "", next_: Next = "/review") -> Response:
+    check_csrf(request, csrf)
+    _check_reason(reason, note)
+    writes.reject(session, suggestion_id, principal, reason, note.strip())
+    return back(next_, "rejected")
 
 
 # ------------------------------------------------------------------ decided, and undo
@@ -243,12 +320,11 @@ def decided(request: Request, principal: Staff, session: SessionDep, page: int =
 
 
 @router.post("/decisions/{review_id}/undo")
-def undo(request: Request, review_id: int, principal: Staff, session: SessionDep, engine: EngineDep,
-         csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def undo(request: Request, review_id: int, principal: Staff, session: SessionDep, writes: WritesDep,
+         csrf: Annotated[str, Form(max_length=100)] = "", next_: Next = "/review/decided") -> Response:
     check_csrf(request, csrf)
-    row = in_transaction(session, lambda s: decisions.undo(s, review_id, principal))
-    engine.capacity_moved(row.resource_id)
-    return back("/review/decided", "undone")
+    writes.undo(session, review_id, principal)
+    return back(safe_next(next_, "/review/decided"), "undone")
 
 
 
@@ -257,7 +333,7 @@ def projects_query(principal: Principal, q: str = "") -> Select:
     stmt = (select(ProjectRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
             .join(ResourceRow, ResourceRow.id == ProjectRow.resource_id).order_by(ProjectRow.id.desc()))
     if q.strip():
-        stmt = stmt.where(or_(NeedRow.title.like(f"%{q.strip()}%"), ResourceRow.title.like(f"%{q.strip()}%")))
+        stmt = stmt.where(or_(search.matches(NeedRow.search_text, q), search.matches(ResourceRow.search_text, q)))
     return in_place(stmt, NeedRow.grid, principal)
 
 
@@ -266,26 +342,33 @@ def projects(request: Request, principal: Staff, session: SessionDep, q: str = "
              notice: str = "") -> HTMLResponse:
     paged = Paged(session, projects_query(principal, q), page)
     grids = grids_by_id(session)
+    notes = decisions.project_notes(session, [p.id for p, _, _ in paged.rows])
     rows = [{"project": p, "need": n, "resource": r, "need_grid": grids.get(n.grid),
-             "resource_grid": grids.get(r.grid)} for p, n, r in paged.rows]
+             "resource_grid": grids.get(r.grid), "notes": notes.get(p.id, [])} for p, n, r in paged.rows]
     return render(request, "projects.html", {"rows": rows, "paged": paged, "q": q, "sides": SIDES,
                                              "notice": NOTICES.get(notice, ""), "principal": principal,
-                                             "who": who(session, principal)})
+                                             "who": who(session, principal), "here": here(request),
+                                             "resolutions": decisions.RESOLUTIONS})
 
 
 @router.post("/projects/{project_id}")
-def update_project(request: Request, project_id: int, principal: Staff, session: SessionDep, engine: EngineDep,
+def update_project(request: Request, project_id: int, principal: Staff, session: SessionDep, writes: WritesDep,
                    new_status: Annotated[str, Form(alias="status", max_length=20)] = "",
+                   resolution: Annotated[str, Form(max_length=20)] = "",
+                   satisfaction: Annotated[str, Form(max_length=2)] = "",
                    outcome: Annotated[str, Form(max_length=2000)] = "",
-                   csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+                   note: Annotated[str, Form(max_length=2000)] = "",
+                   csrf: Annotated[str, Form(max_length=100)] = "", next_: Next = "/review/projects") -> Response:
+    """Follow-up from the projects page: a note, a status move with how it ended, a satisfaction score."""
     check_csrf(request, csrf)
-    if new_status not in ("completed", "cancelled"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请选择“已完成”或“已取消”")
-    project = in_transaction(session, lambda s: decisions.move_project(s, project_id, principal, new_status,
-                                                                       outcome.strip()))
-    if new_status == "cancelled":
-        engine.capacity_moved(project.resource_id)
-    return back("/review/projects", "project")
+    if new_status not in ("", "active", "completed", "cancelled"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "状态应为 进行中、已完成 或 已终止")
+    if satisfaction and satisfaction not in {"1", "2", "3", "4", "5"}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "满意度应为 1 到 5")
+    writes.update_project(session, project_id, principal, status=new_status or None, resolution=resolution or None,
+                          satisfaction=int(satisfaction) if satisfaction else None,
+                          outcome=outcome.strip() or None, note=note)
+    return back(safe_next(next_, "/review/projects"), "project")
 
 
 # ------------------------------------------------------------------ escalated needs
@@ -308,7 +391,9 @@ def escalated(request: Request, principal: Staff, session: SessionDep, page: int
 
 @router.post("/needs/{need_id}/match")
 def rematch(request: Request, need_id: str, principal: Staff, session: SessionDep, engine: EngineDep,
-            settings: SettingsDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+            writes: WritesDep, settings: SettingsDep, csrf: Annotated[str, Form(max_length=100)] = "",
+            next_: Next = "/review") -> Response:
     check_csrf(request, csrf)
     match_need(session, engine, need_id, 10, settings.min_score, principal)
-    return back("/review", "matched")
+    writes.after_commit([])
+    return back(next_, "matched")

@@ -58,3 +58,15 @@
     });
   });
 })();
+
+// Bulk decisions: "select all" ticks every card of this page for the bulk form.
+(function () {
+  "use strict";
+  var all = document.querySelector("[data-action=select-all]");
+  if (!all) { return; }
+  all.addEventListener("change", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("input[name=ids][form=bulk]"), function (box) {
+      box.checked = all.checked;
+    });
+  });
+})();
