@@ -27,7 +27,8 @@ def order(status_: str | None) -> tuple:
 
 @router.get("", response_model=Page[SuggestionPublic],
             summary="List suggestions (limited keys see their scope only): pending ones by deadline and score, "
-            "the rest newest first; format=xlsx: all of them, titles beside ids", responses={200: {"content": {exports.XLSX: {}}}})
+            "the rest newest first; format=xlsx: all of them, titles beside ids",
+            responses={200: {"content": {exports.XLSX: {}}}})
 def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
                      status_: Annotated[Status | None, Query(alias="status")] = None, need_id: str | None = None,
                      limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
