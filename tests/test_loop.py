@@ -466,3 +466,24 @@ def test_the_cli_escalation_goes_through_the_write_path(loop, capsys):
 def test_signed_headers_verify_with_the_package():
     body = '{"type":"need.escalated","timestamp":"t","data":{}}'
     assert Webhook(SECRET).verify(body, outbox.signed_headers(SECRET, "msg_x", body))["type"] == "need.escalated"
+
+
+def test_several_workers_get_a_health_check_timeout_a_long_batch_fits_in(monkeypatch):
+    captured = {}
+
+    class Supervisor:  # stands in for uvicorn's: records the config it would run with
+        def __init__(self, config, sockets):
+            captured["timeout"] = config.timeout_worker_healthcheck
+            for sock in sockets:
+                sock.close()
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr("uvicorn.supervisors.Multiprocess", Supervisor)
+    monkeypatch.setattr("api.cli._prepare_workers", lambda settings: None)
+    monkeypatch.setenv("DUIJIE_WORKER_HEALTHCHECK_S", "120")
+    args = ["serve", "--workers", "2", "--database-url", "postgresql://nobody@127.0.0.1/none", "--port",
+            str(free_port())]
+    assert cli_main(args) == 0
+    assert captured["timeout"] == 120  # uvicorn's own default, 5 s, restarted a busy worker mid-batch
