@@ -136,10 +136,13 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
                                        dask_scheduler=settings.dask_scheduler)
         writes = app.state.writes = Writes(app.state.sessions, app.state.readers, app.state.engine)
         if settings.arrival_matching:
-            writes.arrivals = Arrivals(
-                lambda ids, queued: match_arrived(app.state.sessions, app.state.readers, app.state.engine, ids,
-                                                  settings.match_k, settings.min_score, queued),
-                limit=settings.arrival_queue, debounce_s=settings.arrival_debounce_s).start()
+            def match_on_arrival(ids, queued) -> None:
+                match_arrived(app.state.sessions, app.state.readers, app.state.engine, ids, settings.match_k,
+                              settings.min_score, queued)
+                writes.after_commit([])  # their suggestion.created events go out now, not at the next poll
+
+            writes.arrivals = Arrivals(match_on_arrival, limit=settings.arrival_queue,
+                                       debounce_s=settings.arrival_debounce_s).start()
         if settings.webhook_url:
             writes.sender = outbox.Sender(app.state.sessions, settings.webhook_url, settings.webhook_secret,
                                           poll_s=settings.webhook_poll_s).start()
