@@ -21,9 +21,9 @@ from typing import NamedTuple
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.engine import need_record, resource_record
-from api.tables import IndexEventRow, NeedRow, ResourceRow, now
-from matcher import Need, Resource
+from api.engine import resource_record
+from api.tables import IndexEventRow, ResourceRow, now
+from matcher import Resource
 
 log = logging.getLogger("duijie.changes")
 # Ids re-read below the highest one seen: room for transactions that commit out of id order.
@@ -62,12 +62,12 @@ def take(session: Session) -> list[IndexEventRow]:
 
 
 class Changes(NamedTuple):
-    """What the log brought since the last look: resources and needs as stored now, whether the grid
-    tree changed (then the whole index is rebuilt), and the events this worker claimed for matching."""
+    """What the log brought since the last look: resources as stored now, whether the grid tree changed
+    (then the whole index is rebuilt), and the events this worker claimed for matching. Needs other
+    workers wrote are theirs to match; their embeddings arrive through the embeddings table."""
 
     resources: list[Resource]
     grids: bool
-    needs: tuple[Need, ...] = ()
     claimed: tuple[tuple[str, str, str], ...] = ()  # (entity, id, kind) written elsewhere, now this worker's
 
 
@@ -100,11 +100,8 @@ class ChangeFollower:
             ids = sorted({e.entity_id for e in others if e.entity == "resource"})
             resources = [resource_record(r) for r in session.scalars(
                 select(ResourceRow).where(ResourceRow.id.in_(ids)))] if ids else []
-            need_ids = sorted({e.entity_id for e in others if e.entity == "need"})
-            needs = [need_record(n) for n in session.scalars(
-                select(NeedRow).where(NeedRow.id.in_(need_ids)))] if need_ids else []
         unowned = [e for e in others if not e.origin and e.kind in MATCHING and e.entity in ("need", "resource")]
-        return Changes(resources, any(e.entity == "grid" for e in others), tuple(needs), tuple(self._claim(unowned)))
+        return Changes(resources, any(e.entity == "grid" for e in others), tuple(self._claim(unowned)))
 
     def _claim(self, events) -> list[tuple[str, str, str]]:
         """Take the unowned events no other worker took yet: a conditional update is the claim."""

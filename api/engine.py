@@ -272,32 +272,6 @@ class EngineState:
         if store:
             self.store_embeddings()
 
-    def resource_saved(self, resource: Resource, *, store: bool = True) -> None:
-        """One resource was created, edited or closed (see resources_saved)."""
-        self.resources_saved([resource], store=store)
-
-    def follow(self, resources: Sequence[Resource], grids_changed: bool) -> None:
-        """Apply what the change log says other workers (or other processes) wrote."""
-        if grids_changed:
-            self.rebuild()
-        else:
-            self.resources_saved(resources, store=False)
-
-    def capacity_moved(self, resource_id: str) -> None:
-        """A project was formed or cancelled: the resource's capacity left changed. Call after the commit.
-
-        The resource is read in a session of its own, so no request transaction stays open meanwhile.
-        """
-        with self._readers() as session:
-            row = session.get(ResourceRow, resource_id)
-            record = resource_record(row) if row is not None else None
-        if record is not None:
-            self.resource_saved(record)
-
-    def need_saved(self, need: Need) -> None:
-        """A need was written: encoded now (its match needs no encoding), and its words count toward drift."""
-        self.needs_saved([need])
-
     def needs_saved(self, needs: Sequence[Need]) -> None:
         """Needs were written: encoded now, in one go, and their words count toward drift."""
         matcher = self._snapshot.matcher

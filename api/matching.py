@@ -1,4 +1,5 @@
-"""Matching on stored lists: one need's top-k as pending suggestions, and which needs are already served."""
+"""Matching on stored lists: one need's top-k as pending suggestions, needs matched on arrival, the needs a new
+resource may serve, and which needs are already served."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -177,8 +179,6 @@ def waiting_needs(session: Session, engine: EngineState, resource: ResourceRow, 
     if not rows:
         return []
     grid_map = matcher.grid_map_
-    import numpy as np
-
     rings = grid_map.rings(grid_map.codes([r.grid for r in rows]), grid_map.codes([resource.grid] * len(rows)))
     reach = np.array([RINGS.index(r.ring) if r.grid else len(RINGS) - 1 for r in rows])
     return [r.id for r, ring, far in zip(rows, rings, reach, strict=True) if ring <= far][:limit]
