@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -321,3 +322,40 @@ def test_workers_listener_gives_accepted_connections_tcp_nodelay():
         return seen[0]
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def _workers(server: subprocess.Popen) -> set[int]:
+    """The worker processes uvicorn's supervisor runs under `server` (its children)."""
+    children = set()
+    for task in Path(f"/proc/{server.pid}/task").iterdir():
+        children |= {int(p) for p in (task / "children").read_text().split()}
+    # Spawned workers, not multiprocessing's resource tracker beside them.
+    return {pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("healthcheck_s", "restarted"), [("60", False), ("5", True)])
+def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path, healthcheck_s, restarted):
+    """A worker whose batch holds it for seconds cannot answer the supervisor's health check. Frozen
+    with SIGSTOP for 9 s (what a long GIL-holding batch step does to its health-check thread), it is kept
+    with the service's timeout and restarted with uvicorn's old 5 s (the control)."""
+    with database("postgresql", tmp_path) as url:
+        port = free_port()
+        server = _start(["serve", "--workers", "2", "--port", str(port), "--database-url", url],
+                        {"DUIJIE_ESCALATION_INTERVAL_S": "0", "DUIJIE_BATCH_AT": "",
+                         "DUIJIE_WORKER_HEALTHCHECK_S": healthcheck_s})
+        try:
+            _ready(f"http://127.0.0.1:{port}", server)
+            deadline = time.monotonic() + 30
+            while len(before := _workers(server)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            busy = min(before)
+            os.kill(busy, signal.SIGSTOP)
+            time.sleep(9)
+            with contextlib.suppress(ProcessLookupError):  # the supervisor may have killed it meanwhile
+                os.kill(busy, signal.SIGCONT)
+            time.sleep(3)
+            assert (busy not in _workers(server)) is restarted
+        finally:
+            _stop(server)
