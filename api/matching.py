@@ -9,14 +9,14 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, metrics, outbox
 from api.engine import EngineState, need_record
 from api.errors import ConflictError, NotFoundError
 from api.principal import Principal, forbid_grid
-from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow
+from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow, aware
 from matcher.records import RINGS
 from matcher.suggestion import Suggestion
 
@@ -136,12 +136,11 @@ def match_arrived(sessions: sessionmaker[Session], readers: sessionmaker[Session
             NeedRow.id.in_([n.id for n in needs]), NeedRow.status == "open").with_for_update()).all())
         still = set(current) - served(session, list(current))
         # A need someone matched after its last write (a /v1/match call, the page's 重新匹配) keeps that.
-        fresher = set(session.scalars(select(SuggestionRow.need_id).where(
-            SuggestionRow.need_id.in_(list(still)), SuggestionRow.status == "pending",
-            SuggestionRow.origin != "arrival", SuggestionRow.created_at >= func.coalesce(
-                select(NeedRow.updated_at).where(NeedRow.id == SuggestionRow.need_id).scalar_subquery(),
-                SuggestionRow.created_at))))
-        still -= fresher
+        still -= {need_id for need_id, made in session.execute(
+            select(SuggestionRow.need_id, SuggestionRow.created_at).where(
+                SuggestionRow.need_id.in_(list(still)), SuggestionRow.status == "pending",
+                SuggestionRow.origin != "arrival"))
+            if aware(made) >= aware(current[need_id])}
         stored = 0
         for need, suggestions in zip(needs, found, strict=True):
             if need.id not in still:

@@ -150,12 +150,12 @@ class Sender:
 
     def refresh_gauges(self) -> None:
         with self._sessions() as session:
-            counts = dict(session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
-        for state in ("pending", "delivered", "dead"):
-            metrics.OUTBOX.labels(state).set(counts.get(state, 0))
+            for state, count in counts(session).items():
+                metrics.OUTBOX.labels(state).set(count)
 
 
 def counts(session: Session) -> dict[str, int]:
+    """Events by state, every state named."""
     found = dict(session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
     return {state: found.get(state, 0) for state in ("pending", "delivered", "dead")}
 

@@ -12,7 +12,6 @@ service's follower picks its events up from the log.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,7 +27,6 @@ from api.matching import waiting_needs
 from api.principal import Principal
 from api.tables import IndexEventRow, NeedRow, ProjectRow, ResourceRow, SuggestionRow
 
-log = logging.getLogger("duijie.writes")
 T = TypeVar("T")
 
 

@@ -84,8 +84,10 @@ def _fill_search_text() -> None:
         table = sa.table(name, sa.column('id', sa.String), sa.column('title', sa.String),
                          sa.column('search_text', sa.Text))
         rows = connection.execute(sa.select(table.c.id, table.c.title)).all()
-        for row in rows:
-            connection.execute(table.update().where(table.c.id == row.id).values(search_text=search_text(row.title)))
+        if rows:  # one executemany per list, not one statement per row
+            connection.execute(table.update().where(table.c.id == sa.bindparam('row_id'))
+                               .values(search_text=sa.bindparam('text')),
+                               [{'row_id': r.id, 'text': search_text(r.title)} for r in rows])
 
 
 def downgrade() -> None:
