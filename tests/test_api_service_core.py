@@ -335,16 +335,15 @@ def _workers(server: subprocess.Popen) -> set[int]:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("healthcheck_s", "restarted"), [("60", False), ("5", True)])
-def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path, healthcheck_s, restarted):
+def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path):
     """A worker whose batch holds it for seconds cannot answer the supervisor's health check. Frozen
     with SIGSTOP for 9 s (what a long GIL-holding batch step does to its health-check thread), it is kept
-    with the service's timeout and restarted with uvicorn's old 5 s (the control)."""
+    with the service's default timeout. With uvicorn's own 5 s the same freeze restarts it (checked by
+    hand with DUIJIE_WORKER_HEALTHCHECK_S=5; left out of the suite for its time)."""
     with database("postgresql", tmp_path) as url:
         port = free_port()
         server = _start(["serve", "--workers", "2", "--port", str(port), "--database-url", url],
-                        {"DUIJIE_ESCALATION_INTERVAL_S": "0", "DUIJIE_BATCH_AT": "",
-                         "DUIJIE_WORKER_HEALTHCHECK_S": healthcheck_s})
+                        {"DUIJIE_ESCALATION_INTERVAL_S": "0", "DUIJIE_BATCH_AT": ""})
         try:
             _ready(f"http://127.0.0.1:{port}", server)
             deadline = time.monotonic() + 30
@@ -356,6 +355,6 @@ def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path, healthcheck_s
             with contextlib.suppress(ProcessLookupError):  # the supervisor may have killed it meanwhile
                 os.kill(busy, signal.SIGCONT)
             time.sleep(3)
-            assert (busy not in _workers(server)) is restarted
+            assert busy in _workers(server)
         finally:
             _stop(server)
