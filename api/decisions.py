@@ -11,6 +11,7 @@ from api import audit, changes, labels, metrics, outbox
 from api.errors import ConflictError, InvalidError, NotFoundError
 from api.principal import Principal, forbid_grid
 from api.tables import AuditRow, NeedRow, ProjectNoteRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware, now
+from matcher.normalize import clean_text
 
 PROJECT_MOVES = {"active": {"completed", "cancelled"}}
 # How a project ended, and the words staff use for it.
@@ -79,6 +80,7 @@ def project_event(project: ProjectRow, note: str = "") -> dict:
 
 
 def reject(session: Session, suggestion_id: int, principal: Principal, reason: str, note: str) -> SuggestionRow:
+    note = clean_text(note)
     row = get_suggestion(session, suggestion_id, principal)
     _claim(session, row, "rejected")
     session.add(ReviewRow(suggestion_id=row.id, decision="rejected", reason=reason, note=note,
@@ -114,6 +116,8 @@ def update_project(session: Session, project_id: int, principal: Principal, *, s
                    note: str = "") -> ProjectRow:
     """Follow a project: a dated note, a move to completed (with how it ended) or cancelled (已终止), its
     outcome and an optional satisfaction score 1-5. Audited, announced as project.updated."""
+    note = clean_text(note)
+    outcome = None if outcome is None else clean_text(outcome)
     project = get_project(session, project_id, principal)
     session.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
     session.refresh(project)

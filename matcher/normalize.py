@@ -27,7 +27,22 @@ _REPEATED_PUNCT = re.compile(r"([!?,.;:~\-])\1+")
 _SPACES = re.compile(r"\s+")
 # A space between two Chinese characters is a typing slip, never a word boundary.
 _HAN_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f\u200b-\u200f\ufeff]")
+# What pasted text carries that no reader sees: C0 and C1 controls (backspace, form feed from office
+# software), zero-width characters, text-direction marks and embeddings (which can make a title display
+# as something else), and lone surrogates (unencodable halves of a broken emoji). Tab and line breaks
+# stay; vertical tab, form feed and the Unicode line and paragraph separators become line breaks.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f"
+    "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]")
+_BREAKS = str.maketrans({"\x0b": "\n", "\x0c": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"})
+
+
+def clean_text(text: str) -> str:
+    """`text` without invisible characters (see _INVISIBLE), line breaks kept: what every text field stores.
+
+    Unlike `normalize`, it keeps what the person wrote otherwise, so pages show their own words.
+    """
+    return _INVISIBLE.sub("", text.translate(_BREAKS))
 
 
 @functools.cache
@@ -54,8 +69,7 @@ def normalize(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, got {type(text).__name__}")
-    text = unicodedata.normalize("NFKC", text)
-    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFKC", clean_text(text))
     text = strip_pinyin(text)
     text = to_simplified(text)
     text = text.translate(_PUNCT)

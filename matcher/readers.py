@@ -64,12 +64,19 @@ def _read_bytes(path: Path) -> bytes:
         raise LoadError(f"{path}: file cannot be read (permission denied)") from None
 
 
+def lines(text: str) -> list[str]:
+    """The file's lines: split at line feeds only, since pasted text inside a record may hold a form feed,
+    NEL or U+2028, which str.splitlines would also cut at (the parsers clean them out of the text)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            # strict=False: a raw control character inside a string is pasted text, cleaned by the parsers.
+            yield number, json.loads(line, strict=False)
         except json.JSONDecodeError as exc:
             yield number, RecordError("record", "one JSON object per line", line, shown=f"invalid JSON ({exc.msg})")
 

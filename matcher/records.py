@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from matcher.errors import RecordError
-from matcher.normalize import normalize
+from matcher.normalize import clean_text, normalize
 
 SIDES = ("enterprise", "community")
 GRID_KINDS = ("point", "area", "block")
@@ -24,8 +24,6 @@ KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
 RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
 
 MAX_ID_CHARS = 200
-# Control characters other than tab and line breaks.
-_CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD_CHAR = re.compile(r"[^\W_]")
 MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 20_000
@@ -108,7 +106,7 @@ def _id(raw: Mapping[str, Any], field: str = "id", required: bool = True) -> str
     text = str(value).strip()
     if len(text) > MAX_ID_CHARS:
         raise RecordError(field, f"an id of at most {MAX_ID_CHARS} characters", value)
-    if any(unicodedata.category(char) in ("Cc", "Cf") for char in text):
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in text):
         # A zero-width or direction mark makes two ids that look the same differ (or the reverse).
         raise RecordError(field, "an id without control, zero-width or text-direction characters", text)
     return text
@@ -125,10 +123,12 @@ def check_id(value: str, field: str = "id") -> str:
 
 
 def check_text(value: str, field: str = "text") -> str:
-    """The character rule of the record parsers' text fields, for a single value; the text unchanged."""
-    if _CONTROL_CHAR.search(value):
-        raise RecordError(field, "text without control characters such as NUL", value[:60])
-    return value
+    """The character rule of the record parsers' text fields, for a single value: the text cleaned.
+
+    Pasted text carries control, zero-width and direction characters nobody meant to send (and
+    PostgreSQL refuses NUL): they are removed, never refused, so the text is kept.
+    """
+    return clean_text(value)
 
 
 def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False) -> str:
@@ -142,9 +142,10 @@ def _text(raw: Mapping[str, Any], field: str, limit: int, required: bool = False
     if len(value) > limit:
         # Refuse before normalizing: a runaway field must not cost a full pass of the pipeline.
         raise RecordError(field, f"at most {limit} characters", value, shown=f"{len(value)} characters")
-    # PostgreSQL refuses NUL in text, and nobody means to send one (the API runs this same check).
-    check_text(value, field)
-    text = value.strip()
+    # The API's text fields run this same cleaning (check_text).
+    text = check_text(value, field).strip()
+    if required and not text:
+        raise RecordError(field, "a non-empty text", value)
     # NFKC is enough to tell: punctuation stays punctuation in every later step of normalize.
     if required and not _WORD_CHAR.search(unicodedata.normalize("NFKC", text)):
         raise RecordError(field, "text with at least one letter, digit or Chinese character", value)

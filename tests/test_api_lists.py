@@ -32,7 +32,7 @@ def test_api_create_with_same_id_other_content_is_409(svc):
     ({"id": "r-x", "title": "！！！"}, "title"),
     ({"id": "r-x", "title": "场地", "grid": "G404"}, "grid"),
     ({"id": "r-x", "title": "场地", "lat": 30.5}, "lat and lon"),
-    ({"id": "r-x", "title": "场地\x00"}, "title"),
+    ({"id": "r-x", "title": "\x00\u200b\x08"}, "title"),  # nothing left once cleaned
     ({"id": "r-x", "title": "场地", "side": "government"}, "side"),
     ({"id": "r-x", "title": "托" * 600}, "title"),
     ({"id": "", "title": "场地"}, "id"),
@@ -85,6 +85,21 @@ def test_api_upload_jsonl_creates_and_retry_changes_nothing(svc):
 def test_api_upload_gbk_csv(svc):
     files = {"file": ("needs.csv", io.BytesIO("id,title\nu1,社区需要法律咨询\n".encode("gbk")), "text/csv")}
     assert svc.call("POST", "/v1/needs/upload", files=files).json()["created"] == 1
+
+
+def test_api_pasted_control_characters_are_cleaned_at_every_door(svc):
+    # Text pasted from office software: backspace, form feed, zero-width and direction marks, DEL.
+    posted = svc.call("POST", "/v1/needs", json={"id": "n-paste", "title": "托\b育\u200b服务\u202e",
+                                                 "description": "第一页\f第二页\x7f"})
+    assert posted.status_code == 201, posted.text
+    stored = svc.call("GET", "/v1/needs/n-paste").json()
+    assert (stored["title"], stored["description"]) == ("托育服务", "第一页\n第二页")
+    csv_text = "id,title,description\nn-csv,停车\x08位\u2060共享,说明\x0c第二段\n"
+    files = {"file": ("pasted.csv", csv_text.encode("utf-8"), "text/csv")}
+    assert svc.call("POST", "/v1/needs/upload", files=files).json()["created"] == 1
+    assert svc.call("GET", "/v1/needs/n-csv").json()["title"] == "停车位共享"
+    patched = svc.call("PATCH", "/v1/needs/n-csv", json={"title": "停车位\u200d共享\b"})
+    assert patched.status_code == 200 and patched.json()["title"] == "停车位共享"
 
 
 def test_api_upload_bad_record_rejects_whole_file(svc):

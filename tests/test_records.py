@@ -96,12 +96,29 @@ def test_record_error_located_names_file_and_record():
     assert str(error) == "resources.csv, record 4: field 'capacity': expected an integer >= 1, got 0"
 
 
-@pytest.mark.parametrize("bad_id", ["n\u200b1", "\u202en1", "n1\ufeff", "n\x001"])
+@pytest.mark.parametrize("bad_id", ["n\u200b1", "\u202en1", "n1\ufeff", "n\x001", "n\x851", "n\ud8001"])
 def test_parse_need_refuses_ids_with_invisible_or_control_characters(bad_id):
     with pytest.raises(RecordError, match="field 'id': expected an id without control, zero-width or text-direction"):
         parse_need({"id": bad_id, "title": "托育"})
 
 
-def test_parse_resource_refuses_nul_in_text():
-    with pytest.raises(RecordError, match="field 'title': expected text without control characters such as NUL"):
-        parse_resource({"id": "r1", "title": "托育\x00服务"})
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("托育\x00服务", "托育服务"),  # NUL: PostgreSQL refuses it
+    ("托育\x08服务\x7f", "托育服务"),  # backspace and DEL from office software
+    ("第一页\x0c第二页", "第一页\n第二页"),  # form feed: a page break, kept as a line break
+    ("托\u200b育\u2060服\ufeff务", "托育服务"),  # zero-width
+    ("\u202e务服育托\u202c", "务服育托"),  # a direction override would display the title reversed
+    ("托育\x85\x9b服务", "托育\n服务"),  # C1 controls (NEL is a line break)
+    ("托育\ud800服务", "托育服务"),  # a lone surrogate cannot be stored or sent
+    ("第一行\n\t第二行", "第一行\n\t第二行"),  # tab and line breaks stay
+])
+def test_parse_cleans_invisible_characters_from_every_text_field(raw, clean):
+    resource = parse_resource({"id": "r1", "title": raw, "description": raw, "category": "养老"})
+    assert resource.title == clean.strip() and resource.description == clean.strip()
+    grid = parse_grid({"id": "G1", "name": raw, "street": raw})
+    assert grid.name == clean.strip() and grid.street == clean.strip()
+
+
+def test_parse_refuses_a_title_that_is_only_invisible_characters():
+    with pytest.raises(RecordError, match="field 'title': expected a non-empty text"):
+        parse_need({"id": "n1", "title": "\x00\u200b\x0c "})
