@@ -41,6 +41,7 @@ bench: install
 	$(PY) -m bench.quality
 	$(PY) -m bench.colloquial
 	$(PY) -m bench.train_quality
+	$(PY) -m bench.learning
 	$(PY) -m bench.speed --part lexical
 	# The one-time encoding of the 81k business scopes takes about an hour on two cores; it resumes.
 	$(PY) -m bench.speed --part encode

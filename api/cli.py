@@ -83,15 +83,20 @@ def _add_training(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--eval", type=Path, help="evaluate on this held-out history instead of a split")
     train.add_argument("--index", type=Path, help="a saved matcher (Matcher.save) to compute the features in: the "
                        "index the model will score in; --from-db uses the service's own by default")
-    train.add_argument("--model", choices=("logistic", "gbdt"), default="logistic",
-                       help="logistic regression (default: readable weights) or gradient-boosted trees")
+    train.add_argument("--model", choices=("logistic", "gbdt", "residual"), default="logistic",
+                       help="logistic regression (default: readable weights), gradient-boosted trees, or residual: "
+                       "the default model plus a learned part over the features and the sentence embeddings' "
+                       "interactions, as strong as held-out needs show it should be (needs the encoder)")
     train.add_argument("--split", choices=("group", "time"), default="group",
                        help="hold out whole needs at random (group) or the most recent needs (time)")
     train.add_argument("--test-size", type=float, default=0.25, help="share of needs held out (default 0.25)")
     train.add_argument("--shown-weight", type=float, default=0.3,
                        help="weight of suggestions shown but not chosen, as negatives (0 leaves them out)")
-    train.add_argument("--c", type=float, default=1.0, help="inverse regularization of the logistic model")
-    train.add_argument("--min-score", type=float, default=0.35, help="minimum score for precision@min_score")
+    train.add_argument("--c", type=float, default=None,
+                       help="inverse regularization of the logistic or residual model (default 1.0 and 0.01)")
+    train.add_argument("--min-score", type=float, default=None,
+                       help="score threshold for precision@min_score in the report (default: each model's own; "
+                       "the trained model's is chosen on its training needs and saved in its card)")
     train.add_argument("--baseline", help="version to compare with (default: the active model)")
     train.add_argument("--name", help="version name (default: a timestamp)")
     train.add_argument("--out", type=Path, help="models folder (default: models/)")
@@ -319,6 +324,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from matcher import registry
     from matcher.history import load_history
+    from matcher.scoring import LinearScorer, model_min_score
     from matcher.training import train
 
     settings = _models_settings(args)
@@ -356,17 +362,26 @@ def _train(args: argparse.Namespace) -> int:
         "metrics": {"model": result.metrics, "baseline": result.baseline,
                     "baseline_version": baseline_version},
     })
-    if hasattr(scorer, "weights"):
+    if isinstance(scorer, LinearScorer):
         scorer.card["weights"] = {k: round(v, 4) for k, v in scorer.weights.items()}
     try:
         path = registry.save(settings.models_dir, name, scorer, result.holdout.values, result.holdout.labels,
-                             result.holdout.groups)
+                             result.holdout.groups, (result.holdout.need_dense, result.holdout.resource_dense))
     except (FileExistsError, ValueError) as exc:
         print(f"duijie: error: {exc}", file=sys.stderr)
         return 1
     size = sum(p.stat().st_size for p in path.iterdir())
-    print(f"trained {args.model} on {result.counts['train_rows']} pairs in {result.seconds:.1f} s; "
-          f"held out {result.counts['holdout_rows']} pairs")
+    counts = result.counts
+    print(f"trained {args.model} on {counts['train_rows']} pairs in {result.seconds:.1f} s; "
+          f"held out {counts['holdout_rows']} pairs")
+    unlabelled = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in counts.items() if k.startswith("without_label:"))
+    print(f"labels: {counts['accepted']} accepted, {counts['rejected']} rejected as not fitting, "
+          f"{counts['shown']} shown and not chosen, {counts['outcomes']} project outcomes "
+          f"(resolved {counts['outcome:resolved']}, partly {counts['outcome:partial']}, "
+          f"unresolved {counts['outcome:unresolved']}); rejections left out as no relevance label: "
+          f"{counts['rejections_without_label']}{f' ({unlabelled})' if unlabelled else ''}")
+    print(f"min_score chosen on training needs: {model_min_score(scorer):.4g} "
+          f"({baseline_version}: {model_min_score(baseline):.4g})")
     print(f"{'metric':<22}{'trained':>10}{baseline_version:>12}{'change':>10}")
     for metric, value in result.metrics.items():
         base = result.baseline[metric]
@@ -400,7 +415,7 @@ def _models(args: argparse.Namespace) -> int:
                 print(json.dumps(scorer.to_json(), ensure_ascii=False, indent=2))
             elif args.model_command == "promote":
                 message = promote(session, settings, args.version, force=args.force)
-                audit_cli(session, "promote", args.version)
+                audit_cli(session, "promote", args.version, {"force": args.force, "account": message})
                 print(message)
             else:
                 print(rollback(session))
@@ -414,10 +429,10 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def audit_cli(session, action: str, version: str) -> None:
+def audit_cli(session, action: str, version: str, detail: dict | None = None) -> None:
     from api import audit
 
-    audit.record(session, (None, "cli"), action, "model", version)
+    audit.record(session, (None, "cli"), action, "model", version, detail)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -107,6 +107,15 @@ class EngineState:
         if matcher is not None:
             self._publish(matcher)
 
+    def canary(self, scorers: Sequence[Scorer]) -> list[float]:
+        """MRR of each scorer on the canary set (matcher.canary), with this service's tokenizer, encoder and
+        embedding cache: the promotion guard's second history."""
+        from matcher.canary import canary_mrr
+
+        matcher = self.matcher
+        return canary_mrr(scorers, encoder=matcher.encoder if matcher is not None else Matcher().encoder,
+                          tokenizer=self._tokenizer, embedding_cache=self._cache)
+
     # ------------------------------------------------------------- snapshots
     @property
     def snapshot(self) -> Snapshot:

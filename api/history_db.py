@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from api.engine import grid_record, need_record, resource_record
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow
-from matcher.history import Decision, History, check
+from matcher.history import Decision, History, check, relevance_decisions
 
-# Outcome labels: resolved → 1, partial → 1 (the pairing served), unresolved → 0.
+# Outcome labels: resolved → 1, partial → 1 (the pairing served), unresolved → 0; a resolved one also
+# weighs more in training (training.KIND_WEIGHTS): a need solved is the strongest sign a pairing fits.
 OUTCOME_LABELS = {"resolved": 1.0, "partial": 1.0, "unresolved": 0.0}
 
 
@@ -36,7 +37,8 @@ def history_from_db(session: Session) -> History:
                                   "", ""))
     decisions.extend(outcome_decisions(session))
     digest = hashlib.sha256("\n".join(f"{d.need_id}|{d.resource_id}|{d.kind}" for d in decisions).encode()).hexdigest()
-    return History(needs, resources, grids, check(decisions, source="the service's decisions"), digest)
+    decisions, unlabelled = relevance_decisions(decisions)
+    return History(needs, resources, grids, check(decisions, source="the service's decisions"), digest, unlabelled)
 
 
 def outcome_decisions(session: Session) -> list[Decision]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,34 +57,39 @@ def pop_previous(session: Session) -> str | None:
     return previous
 
 
-def promote(session: Session, settings: Settings, version: str, *, force: bool = False) -> str:
-    """Make a trained version active, unless it ranks worse than the active one on its held-out decisions.
+def promote(session: Session, settings: Settings, version: str, *, force: bool = False,
+            canary: Callable[[Sequence[Any]], list[float]] | None = None) -> str:
+    """Make a trained version active unless the guard refuses it (matcher.guard): it may not rank worse than
+    the active model on its own held-out decisions, nor on the canary set shipped with the project.
 
-    Both models score the candidate's own held-out pairs, so the comparison is fair whichever model
-    became active since the candidate was trained. Returns a one-line account.
+    Both models score the candidate's held-out pairs, so the comparison is fair whichever model became
+    active since the candidate was trained. `canary` scores models on the canary set (the service passes
+    one with its encoder and caches; None builds one). `force` promotes a refused model, saying so.
+    Returns a one-line account with both thresholds.
     """
     from matcher import registry
-    from matcher.evaluation import ndcg_at
+    from matcher.guard import heldout_ndcg, judge, thresholds
 
     candidate = registry.load(settings.models_dir, version)
     current_version = active_version(session)
     if version == current_version:
-        return f"{version} is already the active model"
+        return f"{version} 已是现用模型"
+    current = registry.load(settings.models_dir, current_version)
     held = registry.holdout(settings.models_dir, version)
-    account = ""
-    if held is not None:
-        values, labels, groups = held
-        current = registry.load(settings.models_dir, current_version)
-        mine, theirs = ndcg_at(candidate.score(values), labels, groups, 10), ndcg_at(current.score(values), labels,
-                                                                                       groups, 10)
-        account = f" (held-out NDCG@10 {mine:.4f} against {theirs:.4f} for {current_version})"
-        if mine < theirs - 1e-9 and not force:
-            raise PromotionRefusedError(
-                f"refused: {version} ranks worse than the active model {current_version} on its held-out "
-                f"decisions: NDCG@10 {mine:.4f} against {theirs:.4f}, {theirs - mine:.4f} lower; "
-                "pass force to promote anyway")
+    heldout = heldout_ndcg(candidate, current, held) if held is not None else None
+    if canary is None:
+        from matcher.canary import canary_mrr
+
+        def canary(scorers: Sequence[Any]) -> list[float]:
+            return canary_mrr(scorers)
+    mine, theirs = canary([candidate, current])
+    verdict = judge(heldout, (mine, theirs))
+    if verdict.refused and not force:
+        raise PromotionRefusedError(f"拒绝启用 {version}：{verdict.reason}（对比现用模型 {current_version}；"
+                                    f"{verdict.account}）。确需启用请加 force（将记入审计）")
     set_active(session, version)
-    return f"{version} is now active, replacing {current_version}{account}"
+    forced = f"；守卫未通过（{verdict.reason}），按 force 强制启用" if verdict.refused else ""
+    return f"{version} 已启用，替换 {current_version}；{thresholds(candidate, current)}；{verdict.account}{forced}"
 
 
 def rollback(session: Session) -> str:

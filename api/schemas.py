@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from matcher.history import REJECT_REASONS
 from matcher.records import (
     GRID_KINDS,
     KIND_ALIASES,
@@ -34,7 +35,7 @@ GridId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_
 Side = Literal[("", *accepted_values(SIDES, SIDE_ALIASES))]  # type: ignore[valid-type]
 GridKind = Literal[accepted_values(GRID_KINDS, KIND_ALIASES)]  # type: ignore[valid-type]
 Ring = Literal[accepted_values(RINGS, RING_ALIASES)]  # type: ignore[valid-type]
-RejectReason = Literal["不相关", "距离太远", "资源已满", "需求已解决", "其他"]
+RejectReason = Literal[REJECT_REASONS]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 

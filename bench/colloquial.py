@@ -1,6 +1,6 @@
 """Colloquial needs against formally worded resources: MRR and recall@1, meaning vs words.
 
-bench/colloquial/ holds a set written for this project: 60 resources worded as a service list would
+data/canary/ holds a set written for this project: 60 resources worded as a service list would
 word them, and two needs for each, worded as people post them ("放暑假了娃白天没人看"). Resources
 with an odd number and their needs form the dev half, the even ones the test half; every need is
 searched against all 60 resources. Baselines in the same run: the words-only engine, e5 alone and
@@ -22,7 +22,8 @@ from matcher import Matcher
 from matcher.encode import embed, get_encoder
 from matcher.normalize import normalize
 
-HERE = Path(__file__).resolve().parent / "colloquial"
+# The set ships with the package as the promotion guard's canary (matcher/canary.py).
+HERE = Path(__file__).resolve().parent.parent / "data" / "canary"
 
 
 def read_set() -> tuple[list[dict], list[dict], list[str], list[str]]:

@@ -1,7 +1,7 @@
 """Set the default model's text weights, its calibration, min_score and the 语义相近 threshold, on dev data only.
 
 1. Text weights: score_text = semantic + a·word + b·char, with (a, b) from a small grid that maximizes
-   LCQMC dev Spearman plus colloquial dev MRR (bench/colloquial, odd-numbered resources).
+   LCQMC dev Spearman plus colloquial dev MRR (data/canary, odd-numbered resources).
 2. Calibration: a one-feature logistic fit of score_text on the colloquial dev needs' candidates as staff
    would see them (the right resource against the need's five best-scoring wrong ones), so a score is the
    chance that a shown pairing is the right one. LCQMC's paraphrase pairs are not used here: a need and
@@ -29,6 +29,7 @@ from bench.common import embedding_cache, print_table, read_lcqmc, save_embeddin
 from matcher import Matcher
 from matcher.features import FEATURES
 from matcher.scoring import DEFAULT_MODEL_DIR, LEXICAL_MODEL_DIR, LinearScorer
+from matcher.training import best_f1_threshold
 
 TEXT = ("semantic_cosine", "word_cosine", "char_cosine")
 # The words-only model's ring, category, nearness and capacity bonuses sum to 2.2 log-odds. On the
@@ -81,12 +82,6 @@ def shown(scores: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             resources.append(resource)
             labels.append(int(resource == gold[need]))
     return (np.array(needs), np.array(resources)), np.array(labels)
-
-
-def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
 def precision_threshold(scores: np.ndarray, labels: np.ndarray, target: float) -> float:

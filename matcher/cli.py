@@ -44,7 +44,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                description="Pair the bundled demo needs and resources globally and write the pairs.")
     demo.add_argument("--out", type=Path, default=Path("out/demo_pairs.csv"),
                       help="output file (.jsonl, .csv, .xlsx; default: out/demo_pairs.csv)")
-    demo.add_argument("--min-score", type=float, default=None, help="lowest score a pair may have")
+    demo.add_argument("--min-score", type=float, default=None,
+                      help="lowest score a pair may have (default: the model's own, from its card)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     for command in (match, demo):
         command.add_argument("--cluster", metavar="SPEC", default=os.environ.get("DUIJIE_DASK_SCHEDULER") or None,
@@ -64,7 +65,7 @@ def _common(command: argparse.ArgumentParser) -> None:
     command.add_argument("--top-k", type=int, default=10, metavar="N", help="suggestions per need (default 10)")
     command.add_argument("--assign", action="store_true", help="global capacity-aware pairing instead of top-k lists")
     command.add_argument("--min-score", type=float, default=None, metavar="X",
-                         help="lowest score a pair may have, 0..1 (default 0.35)")
+                         help="lowest score a pair may have, 0..1 (default: the model's own min_score, from its card)")
     command.add_argument("--sides", choices=("any", "cross", "same"), default="any",
                          help="any: both directions (default); cross: enterprise↔community only; same: same side only")
     command.add_argument("--same-category", action="store_true", help="only pair a need with resources of its category")

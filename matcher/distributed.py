@@ -128,6 +128,7 @@ class DaskBackend:
                   for shard, where in zip(matcher.shards_, place, strict=True)]
         self.shards = shards  # kept for inspection (which worker holds which shard) until the next batch
         scorer = self.client.submit(_identity, matcher.scorer_, pure=False)
+        projection = matcher.scorer_.projection
         top, limit, bounds = max(matcher.pool, k), matcher.nearby_limit, matcher.shard_bounds_
 
         def submit(part: slice) -> Any:
@@ -137,7 +138,7 @@ class DaskBackend:
             pairs = self.client.submit(_best_per_shard, found, top, limit, len(matcher.resources_), bounds,
                                        pure=False)
             tables = [self.client.submit(_table, shard, chunk, pairs, i, matcher.sides, matcher.same_category,
-                                         pure=False, **place[i]) for i, shard in enumerate(shards)]
+                                         projection, pure=False, **place[i]) for i, shard in enumerate(shards)]
             return self.client.submit(sh.finish, tables, scorer, k, pure=False)
 
         # A window of chunks in flight, the next sent as one comes back: the needs travel to the cluster
@@ -245,8 +246,8 @@ def _best_per_shard(found: list[sh.Found], top: int, limit: int, n_resources: in
 
 
 def _table(shard: sh.ResourceShard, needs: NeedChunk, pairs: list[Any], index: int, sides: str,
-           same_category: bool) -> Any:
-    return shard.table(needs, pairs[index], sides=sides, same_category=same_category)
+           same_category: bool, projection: np.ndarray | None) -> Any:
+    return shard.table(needs, pairs[index], sides=sides, same_category=same_category, projection=projection)
 
 
 def _solve_batch(parts: list[Component]) -> list[np.ndarray]:

@@ -47,9 +47,10 @@ def acceptance_rate(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) 
     return float(np.mean(tops)) if tops else float("nan")
 
 
-def evaluate(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, min_score: float = 0.35,
+def evaluate(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, min_score: float,
              k: int = 5) -> dict[str, float]:
-    """Every metric the analysts compare models by, on one held-out set."""
+    """Every metric the analysts compare models by, on one held-out set; precision at `min_score` (the
+    model's own threshold: scoring.model_min_score)."""
     scores, labels, groups = np.asarray(scores, float), np.asarray(labels, float), np.asarray(groups)
     binary = (labels > 0).astype(int)
     above = scores >= min_score

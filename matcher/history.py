@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
-from matcher.readers import decode, load_list, raw_rows
+from matcher.normalize import clean_text
+from matcher.readers import decode, lines, load_list, raw_rows
 from matcher.records import Grid, Need, Resource, parse_need, parse_resource
 
 DECISIONS = {"accepted": 1.0, "rejected": 0.0, "shown": 0.0}
+# A rejection judges the pair only for some reasons: 不相关 (not relevant) and 距离太远 (too far) say the
+# pairing was wrong; 资源已满 (resource full), 需求已解决 (need already solved) and 重复 (a duplicate post) say
+# the moment or the post was, and would teach the model that good pairs are bad. They give no label.
+# Reasons not listed here (其他, free text in older exports) stay negatives, as staff chose to reject.
+NOT_RELEVANCE_REASONS = ("资源已满", "需求已解决", "重复")
+# The reasons staff choose from when they reject (the API's and the review page's list).
+REJECT_REASONS = ("不相关", "距离太远", "资源已满", "需求已解决", "重复", "其他")
 # Below this, a held-out split leaves too few decisions on either side to compare models honestly.
 MIN_DECISIONS = 20
 MIN_PER_CLASS = 5
@@ -34,6 +42,25 @@ class History(NamedTuple):
     grids: list[Grid]
     decisions: list[Decision]
     digest: str  # sha256 of the decision file(s), for the model card
+    # Reasons of the rejections left out as no relevance label (see NOT_RELEVANCE_REASONS), for the report.
+    unlabelled: tuple[str, ...] = ()
+
+
+def reason_code(reason: str) -> str:
+    """The reason's code without the note staff may have added after it ("资源已满：本月已排满")."""
+    return reason.replace("：", ":").split(":", 1)[0].strip()
+
+
+def relevance_decisions(decisions: Iterable[Decision]) -> tuple[list[Decision], tuple[str, ...]]:
+    """The decisions that say whether a pair fits, and the reasons of the rejections that do not."""
+    kept, left = [], []
+    for decision in decisions:
+        code = reason_code(decision.reason)
+        if decision.kind == "rejected" and code in NOT_RELEVANCE_REASONS:
+            left.append(code)
+        else:
+            kept.append(decision)
+    return kept, tuple(left)
 
 
 def _time(value: Any, record: int) -> dt.datetime | None:
@@ -75,7 +102,8 @@ def read_decisions(path: Path, needs: dict[str, Need], resources: dict[str, Reso
             decisions.append(Decision(_side(raw, "need", parse_need, needs, number),
                                       _side(raw, "resource", parse_resource, resources, number),
                                       DECISIONS[kind], kind, _time(raw.get("time"), number),
-                                      str(raw.get("reviewer") or ""), str(raw.get("reason") or "")))
+                                      clean_text(str(raw.get("reviewer") or "")),
+                                      clean_text(str(raw.get("reason") or ""))))
         except RecordError as exc:
             errors.append(exc.located(str(path), number))
     if errors:
@@ -89,7 +117,7 @@ def read_text_pairs(path: Path) -> tuple[dict[str, Need], dict[str, Resource], l
     resources: dict[str, Resource] = {}
     decisions, errors = [], []
     text = decode(path.read_bytes(), str(path))
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -170,5 +198,6 @@ def load_history(path: str | Path, *, needs: str | Path | None = None, resources
         resource_map = {r.id: r for r in load_list(resources, "resources").records} if resources else {}
         decisions = read_decisions(path, need_map, resource_map)
     files = [p for p in (path, needs, resources, grids) if p]
+    decisions, unlabelled = relevance_decisions(decisions)
     return History(need_map, resource_map, grid_list, check(decisions, source=str(path)),
-                   _digest(Path(p) for p in files))
+                   _digest(Path(p) for p in files), unlabelled)

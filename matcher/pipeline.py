@@ -280,7 +280,8 @@ class Matcher:
         top = max(self.pool, k)
         found = [shard.found(needs, top, self.nearby_limit, scored=len(shards) > 1) for shard in shards]
         pairs = sh.best_per_need(found, top, self.nearby_limit, len(self.resources_))
-        tables = [shard.table(needs, part, sides=self.sides, same_category=self.same_category)
+        projection = self.scorer_.projection
+        tables = [shard.table(needs, part, sides=self.sides, same_category=self.same_category, projection=projection)
                   for shard, part in zip(shards, sh.split(pairs, self.shard_bounds_), strict=True)]
         return sh.finish(tables, self.scorer_, k)
 
@@ -293,7 +294,7 @@ class Matcher:
             scores.append(score)
         if not tables:
             empty = pair_features(need_cols, self._resource_columns, need_vectors, self.resource_vectors_, [], [],
-                                  self.grid_map_)
+                                  self.grid_map_, self.scorer_.projection)
             return empty, np.zeros(0)
         return FeatureTable.concat(tables), np.concatenate(scores)
 
@@ -369,10 +370,13 @@ class Matcher:
 
     def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
         """Score of needs[i] with resources[i], for pairs chosen by the caller."""
-        return self.scorer_.score(self.pair_table(needs, resources).values)
+        table = self.pair_table(needs, resources, projection=self.scorer_.projection)
+        return self.scorer_.score(table.values, terms=table.terms)
 
-    def pair_table(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> FeatureTable:
-        """The feature table of the pairs (needs[i], resources[i]): what training learns from."""
+    def pair_table(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike], *,
+                   projection: np.ndarray | None = None) -> FeatureTable:
+        """The feature table of the pairs (needs[i], resources[i]): what training learns from; with the
+        embedding terms of `projection` (a learned scorer's) when given."""
         self._check_fitted()
         # Pairs may repeat a need or a resource, so ids need not be unique here.
         need_list, need_cols, need_vectors = self._prepare(needs, unique=False)
@@ -382,7 +386,14 @@ class Matcher:
         resource_vectors = self._vectors(resource_list)
         rows = np.arange(len(need_list))
         return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
-                             rows, rows, self.grid_map_)
+                             rows, rows, self.grid_map_, projection)
+
+    def pair_embeddings(self, needs: Sequence[Need], resources: Sequence[Resource]
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The sentence embeddings of needs[i] and resources[i] (from the cache), or None by words alone."""
+        if self.encoder_ is None:
+            return None
+        return self.embed(needs), self.embed(resources)
 
     def indexed(self, resource_id: str) -> Resource | None:
         """The resource as the index holds it now, or None when it is not indexed."""

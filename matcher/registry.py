@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from matcher.features import FEATURES
 from matcher.scoring import DEFAULT_MODEL_DIR, MODEL_FILE, Scorer, load_scorer, save_scorer
 
 DEFAULT_VERSION = "default"
@@ -37,9 +39,24 @@ def load(models_dir: Path, name: str) -> Scorer:
     return load_scorer(path)
 
 
+class Holdout(NamedTuple):
+    """A version's held-out decisions: feature rows, labels, need codes, and the pairs' embeddings (float16,
+    None when the version was trained without them), which a residual model needs to score the rows."""
+
+    values: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    need_dense: np.ndarray | None
+    resource_dense: np.ndarray | None
+
+
 def save(models_dir: Path, name: str, scorer: Scorer, holdout_values: np.ndarray, holdout_labels: np.ndarray,
-         holdout_groups: np.ndarray) -> Path:
-    """Write a new version with its held-out decisions (for the promotion guard); never overwrites."""
+         holdout_groups: np.ndarray, holdout_dense: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """Write a new version with its held-out decisions (for the promotion guard); never overwrites.
+
+    `holdout_dense` (the pairs' two embeddings) is stored in float16: the guard compares rankings, which
+    half precision leaves as they are, at half the size (768 bytes per pair with e5-small).
+    """
     path = version_dir(models_dir, name)
     if path.exists():
         raise FileExistsError(f"{path}: version {name!r} exists already; choose another --name")
@@ -47,13 +64,23 @@ def save(models_dir: Path, name: str, scorer: Scorer, holdout_values: np.ndarray
     save_scorer(scorer, path)
     # Need ids become small integers: the guard only needs to know which rows share a need.
     _, group_codes = np.unique(holdout_groups.astype(str), return_inverse=True)
-    np.savez_compressed(path / HOLDOUT_FILE, values=holdout_values, labels=holdout_labels, groups=group_codes)
+    dense = {}
+    if holdout_dense is not None and holdout_dense[0].shape[1]:
+        dense = {"need_dense": holdout_dense[0].astype(np.float16),
+                 "resource_dense": holdout_dense[1].astype(np.float16)}
+    np.savez_compressed(path / HOLDOUT_FILE, values=holdout_values, labels=holdout_labels, groups=group_codes,
+                        **dense)
     return path
 
 
-def holdout(models_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def holdout(models_dir: Path, name: str) -> Holdout | None:
     path = version_dir(models_dir, name) / HOLDOUT_FILE
     if not path.is_file():
         return None
     with np.load(path, allow_pickle=False) as npz:
-        return npz["values"], npz["labels"], npz["groups"]
+        values = npz["values"]
+        if values.shape[1] < len(FEATURES):
+            # Saved before features were appended: the later ones are 0 there, as the old models read them.
+            values = np.hstack([values, np.zeros((len(values), len(FEATURES) - values.shape[1]))])
+        return Holdout(values, npz["labels"], npz["groups"], npz.get("need_dense"),
+                       npz.get("resource_dense"))

@@ -13,6 +13,7 @@ from scipy.special import expit
 
 from matcher.features import FEATURES
 from matcher.packaged import packaged
+from matcher.residual import RESIDUAL_FORMAT, ResidualScorer
 from matcher.trees import TREES_FORMAT, TreeScorer
 
 MODEL_FORMAT = "duijie-linear/1"
@@ -22,14 +23,14 @@ DEFAULT_MODEL_DIR = MODELS_DIR / "default"
 LEXICAL_MODEL_DIR = MODELS_DIR / "lexical"
 MODEL_FILE = "model.json"
 # Features added after models were first saved: a model that predates one gives it weight 0.
-LATER_FEATURES = ("semantic_cosine",)
+LATER_FEATURES = ("semantic_cosine", "length_ratio", "need_coverage")
 
 
 # The minimum score of a model whose card names none (models trained before min_score was chosen from data).
 FALLBACK_MIN_SCORE = 0.35
 
 
-def model_min_score(scorer: LinearScorer | TreeScorer) -> float:
+def model_min_score(scorer: LinearScorer | TreeScorer | ResidualScorer) -> float:
     """The minimum score a model's card recommends (chosen on dev data when it was made)."""
     value = scorer.card.get("min_score")
     return float(value) if isinstance(value, int | float) and 0 <= value <= 1 else FALLBACK_MIN_SCORE
@@ -46,6 +47,9 @@ class LinearScorer:
     Offsets and scales let a model trained on standardized features be stored as-is;
     the default model leaves them at 0 and 1 so its weights read directly.
     """
+
+    # Reads the FEATURES alone: no embedding terms for pair_features to compute.
+    projection = None
 
     def __init__(
         self,
@@ -87,7 +91,8 @@ class LinearScorer:
         weight, offset, scale = self._vectors()
         return self.bias + ((values - offset) / scale) @ weight
 
-    def score(self, values: np.ndarray) -> np.ndarray:
+    def score(self, values: np.ndarray, terms: np.ndarray | None = None) -> np.ndarray:
+        """Scores of the pairs' feature rows; `terms` (embedding terms) is for scorers that read them."""
         return expit(self.decision(values))
 
     def to_json(self) -> dict:
@@ -144,21 +149,24 @@ def _read_model(directory: str | Path) -> tuple[Path, object]:
         raise ValueError(f"{path}: expected a JSON model file, got unreadable content ({exc})") from None
 
 
-Scorer = LinearScorer | TreeScorer
+Scorer = LinearScorer | TreeScorer | ResidualScorer
 
 
 def load_scorer(directory: str | Path = DEFAULT_MODEL_DIR) -> Scorer:
-    """Load whichever kind of scorer a model directory holds (linear or trees), by its format field."""
+    """Load whichever kind of scorer a model directory holds (linear, trees, residual), by its format field."""
     path, data = _read_model(directory)
     if isinstance(data, dict) and data.get("format") == TREES_FORMAT:
         return TreeScorer.from_json(data, Path(directory), source=str(path))
+    if isinstance(data, dict) and data.get("format") == RESIDUAL_FORMAT:
+        base = LinearScorer.from_json(data.get("base"), source=f"{path}: field 'base'")
+        return ResidualScorer.from_json(data, Path(directory), base, source=str(path))
     return LinearScorer.from_json(data, source=str(path))
 
 
 def save_scorer(scorer: Scorer, directory: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a scorer's model.json (and a tree scorer's arrays) into `directory`."""
+    """Write a scorer's model.json (and a tree or residual scorer's arrays) into `directory`."""
     directory = Path(directory)
-    if isinstance(scorer, TreeScorer):
+    if isinstance(scorer, TreeScorer | ResidualScorer):
         if (directory / MODEL_FILE).exists() and not overwrite:
             raise FileExistsError(f"{directory / MODEL_FILE}: a model is already saved here; pass overwrite=True")
         directory.mkdir(parents=True, exist_ok=True)

@@ -184,13 +184,15 @@ class ResourceShard:
         return np.asarray(product.sum(axis=1), dtype=np.float64).ravel()
 
     # ------------------------------------------------------------ features
-    def table(self, needs: NeedChunk, pairs: cand.Candidates, *, sides: str, same_category: bool) -> FeatureTable:
-        """Features of the pairs (rows of the whole index, all in this shard) that pass the filters."""
+    def table(self, needs: NeedChunk, pairs: cand.Candidates, *, sides: str, same_category: bool,
+              projection: np.ndarray | None = None) -> FeatureTable:
+        """Features of the pairs (rows of the whole index, all in this shard) that pass the filters, with the
+        embedding terms a learned scorer's `projection` asks for."""
         local = cand.Candidates(pairs.need_row, pairs.resource_row - self.offset)
         keep = cand.allowed(needs.columns, self.columns, local, self.grid_map, sides=sides,
                             same_category=same_category)
         table = pair_features(needs.columns, self.columns, needs.vectors, self.vectors, local.need_row[keep],
-                              local.resource_row[keep], self.grid_map)
+                              local.resource_row[keep], self.grid_map, projection)
         return table._replace(resource_row=table.resource_row + self.offset)
 
 
@@ -234,7 +236,7 @@ def finish(tables: Sequence[FeatureTable], scorer: Any, k: int) -> tuple[Feature
         # Each shard's table is ordered by need then row and the shards' rows ascend: a stable sort by
         # need gives the order one shard would have.
         table = table.take(np.argsort(table.need_row, kind="stable"))
-    score = scorer.score(table.values)
+    score = scorer.score(table.values, terms=table.terms)
     best = top_per_need(table.need_row, score, k)
     return table.take(best), score[best]
 

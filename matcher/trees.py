@@ -21,6 +21,8 @@ class TreeScorer:
     (children, feature, threshold, value) and walked with numpy.
     """
 
+    projection = None  # reads the FEATURES alone
+
     def __init__(self, *, arrays: Mapping[str, np.ndarray], init: float, rate: float, version: str = "unsaved",
                  card: Mapping | None = None) -> None:
         self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -71,7 +73,7 @@ class TreeScorer:
             total += self.rate * a["value"][node]
         return total
 
-    def score(self, values: np.ndarray) -> np.ndarray:
+    def score(self, values: np.ndarray, terms: np.ndarray | None = None) -> np.ndarray:
         return expit(self.decision(values))
 
     def to_json(self) -> dict:

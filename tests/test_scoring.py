@@ -98,5 +98,5 @@ def test_scorer_load_rejects_unreadable_json(tmp_path):
 
 
 def test_scorer_rejects_wrong_feature_count():
-    with pytest.raises(ValueError, match=r"values: expected shape \(n, 9\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"values: expected shape \(n, 11\), got \(2, 3\)"):
         LinearScorer.load().score(np.zeros((2, 3)))

@@ -45,13 +45,16 @@ def show(version: str, principal: Analyst, settings: SettingsDep) -> dict:
     return {"version": version, "path": str(model_dir(settings, version)), **scorer.to_json()}
 
 
-@router.post("/{version}/promote", summary="Make a version active (refused if worse on held-out NDCG@10)")
+@router.post("/{version}/promote",
+             summary="Make a version active (refused if worse on its held-out NDCG@10 or the canary's MRR, unless "
+             "forced)")
 def promote_version(version: str, body: PromoteRequest, principal: Analyst, session: SessionDep,
                     settings: SettingsDep, engine: EngineDep) -> dict:
     try:
         with session.begin():
-            message = promote(session, settings, version, force=body.force)
-            audit.record(session, principal.actor, "promote", "model", version, {"force": body.force})
+            message = promote(session, settings, version, force=body.force, canary=engine.canary)
+            audit.record(session, principal.actor, "promote", "model", version,
+                         {"force": body.force, "account": message})
     except PromotionRefusedError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except (LookupError, ValueError) as exc:

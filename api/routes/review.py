@@ -21,11 +21,12 @@ from api.matching import match_need, served_needs
 from api.scope import principal_for
 from api.tables import GridRow, NeedRow, ProjectRow, ResourceRow, ReviewRow, SuggestionRow, aware
 from api.web import check_csrf, clear_session, csrf_token, highlight, new_csrf, read_session, templates, write_session
+from matcher.history import REJECT_REASONS
 from matcher.proximity import RING_LABELS
 from matcher.records import RINGS
 
 router = APIRouter(prefix="/review", tags=["review page"], include_in_schema=False)
-REASONS = ("不相关", "距离太远", "资源已满", "需求已解决", "其他")
+REASONS = REJECT_REASONS
 SIDES = labels.SIDES
 STATUS_LABELS = labels.STATUSES
 NOTICES = {"accepted": "已接受：项目已建立", "rejected": "已拒绝，原因已记录", "matched": "已重新匹配",

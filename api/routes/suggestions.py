@@ -57,6 +57,6 @@ def accept(suggestion_id: RowId, principal: Reviewer, session: SessionDep, write
 
 
 @router.post("/{suggestion_id}/reject", response_model=SuggestionPublic,
-             summary="Reject with a reason code (不相关, 距离太远, 资源已满, 需求已解决, 其他 + note)")
+             summary="Reject with a reason code (不相关, 距离太远, 资源已满, 需求已解决, 重复, 其他 + note)")
 def reject(suggestion_id: RowId, body: RejectRequest, principal: Reviewer, session: SessionDep, writes: WritesDep):
     return writes.reject(session, suggestion_id, principal, body.reason, body.note)
