@@ -312,7 +312,7 @@ def _serving_matcher(args: argparse.Namespace, settings):
     from api.models_state import active_model_dir
 
     sessions = _sessions(args)
-    state = EngineState(sessions, active_model_dir(sessions, settings))
+    state = EngineState(sessions, active_model_dir(sessions, settings), matcher_params=settings.matcher_params())
     state.rebuild()
     if state.matcher is None:
         raise ValueError("--from-db: expected open resources in the database to build the serving index, found none")
@@ -322,6 +322,7 @@ def _serving_matcher(args: argparse.Namespace, settings):
 def _train(args: argparse.Namespace) -> int:
     import json
 
+    from api.models_state import load_version
     from matcher import registry
     from matcher.history import load_history
     from matcher.scoring import LinearScorer, model_min_score
@@ -346,7 +347,7 @@ def _train(args: argparse.Namespace) -> int:
         held = load_history(args.eval, needs=args.needs, resources=args.resources,
                             grids=args.grids) if args.eval else None
         baseline_version = _active_baseline(args, settings)
-        baseline = registry.load(settings.models_dir, baseline_version)
+        baseline = load_version(settings, baseline_version)
         result = train(history, baseline, kind=args.model, how=args.split, test_size=args.test_size,
                        shown_weight=args.shown_weight, eval_history=held, min_score=args.min_score, c=args.c,
                        matcher=matcher)
@@ -396,7 +397,7 @@ def _train(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     import json
 
-    from api.models_state import PromotionRefusedError, active_version, history, promote, rollback
+    from api.models_state import PromotionRefusedError, active_version, history, load_version, promote, rollback
     from matcher import registry
 
     settings = _models_settings(args)
@@ -405,13 +406,13 @@ def _models(args: argparse.Namespace) -> int:
             if args.model_command == "list":
                 active = active_version(session)
                 for version in registry.versions(settings.models_dir):
-                    card = registry.load(settings.models_dir, version).card
+                    card = load_version(settings, version).card
                     ndcg = card.get("metrics", {}).get("model", {}).get("ndcg@10", "")
                     print(f"{'*' if version == active else ' '} {version}	{card.get('created_at', '')}	"
                           f"{card.get('kind', 'linear')}	ndcg@10 {ndcg}")
                 print(f"rollback would return to: {(history(session) or ['-'])[-1]}")
             elif args.model_command == "show":
-                scorer = registry.load(settings.models_dir, args.version)
+                scorer = load_version(settings, args.version)
                 print(json.dumps(scorer.to_json(), ensure_ascii=False, indent=2))
             elif args.model_command == "promote":
                 message = promote(session, settings, args.version, force=args.force)

@@ -15,9 +15,9 @@ import copy
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import func, select
@@ -86,9 +86,10 @@ class Snapshot(NamedTuple):
 class EngineState:
     def __init__(self, sessions: sessionmaker[Session], model_dir: Path, *, refit_drift: float = 0.2,
                  matcher: Matcher | None = None, readers: sessionmaker[Session] | None = None,
-                 shard_size: int = 250_000) -> None:
+                 matcher_params: Mapping[str, Any] | None = None) -> None:
         self._sessions = sessions
-        self._shard_size = shard_size
+        # The engine settings of every index this service builds (Settings.matcher_params()).
+        self._matcher_params = dict(matcher_params or {})
         self._readers = readers or sessions
         self._lock = threading.RLock()  # the writer lock: readers never take it
         self._refit_drift = refit_drift
@@ -112,9 +113,8 @@ class EngineState:
         embedding cache: the promotion guard's second history."""
         from matcher.canary import canary_mrr
 
-        matcher = self.matcher
-        return canary_mrr(scorers, encoder=matcher.encoder if matcher is not None else Matcher().encoder,
-                          tokenizer=self._tokenizer, embedding_cache=self._cache)
+        encoder = self._matcher_params.get("encoder", Matcher().encoder)
+        return canary_mrr(scorers, encoder=encoder, tokenizer=self._tokenizer, embedding_cache=self._cache)
 
     # ------------------------------------------------------------- snapshots
     @property
@@ -160,7 +160,7 @@ class EngineState:
         if not resources:
             return None
         matcher = Matcher(tokenizer=self._tokenizer, embedding_cache=self._cache, progress=len(resources) > 5000,
-                          shard_size=self._shard_size).fit(resources, needs, grids=grids)
+                          **self._matcher_params).fit(resources, needs, grids=grids)
         self.store_embeddings()
         return matcher
 

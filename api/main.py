@@ -31,7 +31,7 @@ from api.errors import ConflictError, DomainError, ForbiddenError, InvalidError,
 from api.jobs import BatchLock, BatchRunner, mark_interrupted
 from api.limits import BodyLimit
 from api.matching import match_arrived
-from api.models_state import active_model_dir, active_version
+from api.models_state import active_model_dir, active_version, load_version
 from api.observe import RequestContext, configure_logging
 from api.routes import admin, match, models, pages, projects, review, stats, suggestions
 from api.routes.lists_routes import grids, needs, resources
@@ -39,7 +39,7 @@ from api.schedule import Schedules
 from api.settings import Settings
 from api.web import templates
 from api.writes import Writes
-from matcher import Matcher, registry
+from matcher import Matcher
 from matcher.errors import RecordError
 from matcher.packaged import packaged
 from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
@@ -59,7 +59,7 @@ async def _follow_active_model(app: FastAPI, interval: float) -> None:
         try:
             version = await asyncio.to_thread(_read_active_version, app)  # off the loop, as above
             if version != app.state.engine.model_version:
-                scorer = await asyncio.to_thread(registry.load, app.state.settings.models_dir, version)
+                scorer = await asyncio.to_thread(load_version, app.state.settings, version)
                 await asyncio.to_thread(app.state.engine.set_scorer, scorer)  # publishes the next snapshot
                 log.info("now scoring with model %s", version)
             app.state.model_problem = None
@@ -129,7 +129,8 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             log.error(app.state.model_problem)
             model_dir = DEFAULT_MODEL_DIR
         app.state.engine = EngineState(app.state.sessions, model_dir, refit_drift=settings.refit_drift,
-                                       matcher=matcher, readers=app.state.readers, shard_size=settings.shard_size)
+                                       matcher=matcher, readers=app.state.readers,
+                                       matcher_params=settings.matcher_params())
         if matcher is None:
             app.state.engine.rebuild()
         app.state.batches = BatchRunner(app.state.sessions, app.state.engine, readers=app.state.readers, db=db,

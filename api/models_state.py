@@ -28,9 +28,27 @@ def history(session: Session) -> list[str]:
 
 
 def model_dir(settings: Settings, version: str) -> Path:
+    """The folder of a version; `default` is the bundled model of the service's encoder (words alone: the
+    lexical model, which gives the embedding cosine no weight)."""
+    from matcher.registry import DEFAULT_VERSION as BUNDLED
     from matcher.registry import version_dir
+    from matcher.scoring import default_model_dir
 
+    if version == BUNDLED:
+        return default_model_dir(settings.encoder)
     return version_dir(settings.models_dir, version)
+
+
+def load_version(settings: Settings, version: str) -> Any:
+    """The scorer of a version (LookupError naming the versions there are, if it does not exist)."""
+    from matcher import registry
+    from matcher.scoring import MODEL_FILE, load_scorer
+
+    path = model_dir(settings, version)
+    if not (path / MODEL_FILE).is_file():
+        raise LookupError(f"version: expected one of {', '.join(registry.versions(settings.models_dir))}, "
+                          f"got {version!r}")
+    return load_scorer(path)
 
 
 def active_model_dir(sessions: sessionmaker[Session], settings: Settings) -> Path:
@@ -70,11 +88,11 @@ def promote(session: Session, settings: Settings, version: str, *, force: bool =
     from matcher import registry
     from matcher.guard import heldout_ndcg, judge, thresholds
 
-    candidate = registry.load(settings.models_dir, version)
+    candidate = load_version(settings, version)
     current_version = active_version(session)
     if version == current_version:
         return f"{version} 已是现用模型"
-    current = registry.load(settings.models_dir, current_version)
+    current = load_version(settings, current_version)
     held = registry.holdout(settings.models_dir, version)
     heldout = heldout_ndcg(candidate, current, held) if held is not None else None
     if canary is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +62,17 @@ class Settings(BaseSettings):
     # Resource rows per shard of the index: a batch on a cluster deals the shards round the workers, so
     # a worker holds about index ÷ workers (at least one shard). The answer does not depend on it.
     shard_size: int = Field(default=250_000, ge=1000)
+    # The engine (matcher.Matcher's parameters of the same names; see MATCHER_SETTINGS). The encoder's
+    # threads are what operators size by: two per worker process on two cores (bench/RESULTS.md).
+    encoder: str = "e5-small"
+    encoder_threads: int = Field(default=2, ge=1)
+    n_threads: int = Field(default=1, ge=1)  # faiss and sparse-product threads of the candidate search
+    pool: int = Field(default=30, ge=1)  # word and embedding candidates per need before scoring
+    nearby_limit: int = Field(default=300, ge=1)  # nearby candidates per need (its grid and area)
+    chunk_size: int = Field(default=1000, ge=1)  # needs per chunk of a batch
+    sides: str = "any"
+    same_category: bool = False
+    tokenizer_backend: str = "auto"
     # The nightly batch over every open need, at this local time (HH:MM) in `timezone`; empty turns it off.
     batch_at: str = "02:00"
     timezone: str = "Asia/Shanghai"
@@ -77,6 +90,21 @@ class Settings(BaseSettings):
     # batch's C code can hold the interpreter for seconds on a busy machine; uvicorn's 5 s restarted it.
     worker_healthcheck_s: int = Field(default=300, ge=5)
     demo: bool = False
+
+    def matcher_params(self) -> dict[str, Any]:
+        """The engine settings as matcher.Matcher keyword arguments."""
+        return {name: getattr(self, name) for name in MATCHER_SETTINGS}
+
+    @model_validator(mode="after")
+    def _engine(self) -> Settings:
+        from matcher import Matcher
+
+        try:
+            Matcher(**self.matcher_params())._check_settings()
+        except ValueError as exc:
+            raise ValueError(f"DUIJIE_{str(exc).split(':', 1)[0].upper()}: {str(exc).split(':', 1)[1].strip()}") \
+                from None
+        return self
 
     @field_validator("batch_at")
     @classmethod
@@ -105,3 +133,21 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise ValueError(f"DUIJIE_WEBHOOK_URL: expected an http(s) URL, got {self.webhook_url!r}")
         return self
+
+
+# Settings passed to the engine as they are named: each must be a parameter of matcher.Matcher, checked
+# here at import so a renamed parameter fails the service's start, not silently its tuning.
+MATCHER_SETTINGS = ("shard_size", "encoder", "encoder_threads", "n_threads", "pool", "nearby_limit", "chunk_size",
+                    "sides", "same_category", "tokenizer_backend")
+
+
+def _check_matcher_settings() -> None:
+    from matcher.pipeline import Matcher
+
+    accepted = inspect.signature(Matcher.__init__).parameters
+    unknown = [name for name in MATCHER_SETTINGS if name not in accepted or name not in Settings.model_fields]
+    if unknown:
+        raise TypeError(f"MATCHER_SETTINGS: expected parameters of Matcher and fields of Settings, got {unknown}")
+
+
+_check_matcher_settings()

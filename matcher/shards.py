@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from matcher import candidates as cand
 from matcher.columns import Columns
-from matcher.dense import flat_index, top_dense_within
+from matcher.dense import DistinctIndex
 from matcher.features import FeatureTable, pair_features
 from matcher.proximity import GridMap
 from matcher.vectorize import Vectors
@@ -78,7 +78,7 @@ class ResourceShard:
         self.nearby = cand.NearbyIndex(columns, grid_map)
         self._index_t: sp.csr_matrix | None = None
         self._scopes: dict[tuple, sp.csr_matrix] = {}  # transposed word index per ring scope, built on demand
-        self._flat: Any = None  # faiss copy of the embeddings, built when a wide search first needs it
+        self._distinct: DistinctIndex | None = None  # the embeddings once per distinct vector, built on first use
 
     def __len__(self) -> int:
         return len(self.columns.ids)
@@ -86,7 +86,7 @@ class ResourceShard:
     def __getstate__(self) -> dict:
         # What travels to a worker: the rows, not the caches (rebuilt there on demand; faiss cannot travel).
         state = dict(self.__dict__)
-        state.update(_index_t=None, _scopes={}, _flat=None)
+        state.update(_index_t=None, _scopes={}, _distinct=None)
         return state
 
     def __sizeof__(self) -> int:
@@ -139,8 +139,13 @@ class ResourceShard:
                                 n_threads=self.n_threads)
         out = [self._found(self._in_scope(need_rows, words, scope), WORDS, words.score)]
         if needs.vectors.dense is not None and self.vectors.dense is not None:
-            rows, cols = top_dense_within(needs.vectors.dense[need_rows], self.vectors.dense, scope, top,
-                                          n_threads=self.n_threads, flat=self.dense_flat)
+            queries = needs.vectors.dense[need_rows]
+            index = self.distinct
+            if scope is not None:
+                # A query or two over a wide scope: scored over every distinct vector and picked, cheaper
+                # than copying the scope's vectors out first.
+                index = index.subset(scope, copy=not (len(queries) <= 2 and len(scope) * 4 > len(self)))
+            rows, cols = index.top(queries, top, n_threads=self.n_threads)
             pairs = self._in_scope(need_rows, cand.Candidates(rows, cols), scope)
             out.append(self._found(pairs, MEANING, self._dense_similarity(needs.vectors, pairs) if scored else None))
         return out
@@ -161,11 +166,12 @@ class ResourceShard:
             index_t = self._scopes[key] = self.vectors.word[scope].T.tocsr()
         return index_t
 
-    def dense_flat(self) -> Any:
-        """The faiss copy of the shard's embeddings, for wide batch searches (built once per shard)."""
-        if self._flat is None:
-            self._flat = flat_index(self.vectors.dense, n_threads=self.n_threads)
-        return self._flat
+    @property
+    def distinct(self) -> DistinctIndex:
+        """The shard's embeddings grouped by distinct vector, for the dense search (built once per shard)."""
+        if self._distinct is None:
+            self._distinct = DistinctIndex.of(self.vectors.dense)
+        return self._distinct
 
     def _similarity(self, need_vectors: Vectors, need_row: int, rows: np.ndarray) -> np.ndarray:
         """How alike one need is to some rows: embedding cosine, or word cosine without an encoder."""

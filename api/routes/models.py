@@ -7,7 +7,15 @@ from pydantic import BaseModel
 
 from api import audit
 from api.deps import Analyst, EngineDep, SessionDep, SettingsDep
-from api.models_state import PromotionRefusedError, active_version, history, model_dir, promote, rollback
+from api.models_state import (
+    PromotionRefusedError,
+    active_version,
+    history,
+    load_version,
+    model_dir,
+    promote,
+    rollback,
+)
 from matcher import registry
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -19,7 +27,7 @@ class PromoteRequest(BaseModel):
 
 def _switch(engine, settings, session) -> str:
     version = active_version(session)
-    scorer = registry.load(settings.models_dir, version)
+    scorer = load_version(settings, version)
     engine.set_scorer(scorer)
     return version
 
@@ -27,7 +35,7 @@ def _switch(engine, settings, session) -> str:
 @router.get("", summary="Model versions with their cards")
 def list_models(principal: Analyst, session: SessionDep, settings: SettingsDep) -> list[dict]:
     active = active_version(session)
-    return [{"version": v, "active": v == active, "card": registry.load(settings.models_dir, v).card}
+    return [{"version": v, "active": v == active, "card": load_version(settings, v).card}
             for v in registry.versions(settings.models_dir)]
 
 
@@ -39,7 +47,7 @@ def active(principal: Analyst, session: SessionDep, engine: EngineDep) -> dict:
 @router.get("/{version}", summary="One model version: its weights or importances and its card")
 def show(version: str, principal: Analyst, settings: SettingsDep) -> dict:
     try:
-        scorer = registry.load(settings.models_dir, version)
+        scorer = load_version(settings, version)
     except (LookupError, ValueError) as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return {"version": version, "path": str(model_dir(settings, version)), **scorer.to_json()}
