@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matcher.dense import APPROXIMATE_FROM
 from matcher.records import RINGS
 from matcher.scoring import MODELS_DIR
 
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     sides: str = "any"
     same_category: bool = False
     tokenizer_backend: str = "auto"
+    # Distinct resource embeddings from which one need's search uses the approximate graph (HNSW); 0: never.
+    approximate_from: int = Field(default=APPROXIMATE_FROM, ge=0)
     # The nightly batch over every open need, at this local time (HH:MM) in `timezone`; empty turns it off.
     batch_at: str = "02:00"
     timezone: str = "Asia/Shanghai"
@@ -93,7 +96,9 @@ class Settings(BaseSettings):
 
     def matcher_params(self) -> dict[str, Any]:
         """The engine settings as matcher.Matcher keyword arguments."""
-        return {name: getattr(self, name) for name in MATCHER_SETTINGS}
+        params = {name: getattr(self, name) for name in MATCHER_SETTINGS}
+        params["approximate_from"] = params["approximate_from"] or None  # 0 in the environment: always exact
+        return params
 
     @model_validator(mode="after")
     def _engine(self) -> Settings:
@@ -138,7 +143,7 @@ class Settings(BaseSettings):
 # Settings passed to the engine as they are named: each must be a parameter of matcher.Matcher, checked
 # here at import so a renamed parameter fails the service's start, not silently its tuning.
 MATCHER_SETTINGS = ("shard_size", "encoder", "encoder_threads", "n_threads", "pool", "nearby_limit", "chunk_size",
-                    "sides", "same_category", "tokenizer_backend")
+                    "sides", "same_category", "tokenizer_backend", "approximate_from")
 
 
 def _check_matcher_settings() -> None:

@@ -3,6 +3,7 @@ distinct vectors of the rows (DistinctIndex)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,16 @@ from matcher.candidates import top_positions
 FAISS_FROM = 4_000_000
 # Needs per numpy block: bounds the dense score block to BLOCK × resources floats.
 BLOCK = 256
+# The single-need search uses an approximate graph (faiss HNSW) over the distinct vectors from this many
+# on: at 50k the exact scan took 3.2 ms and the graph 0.7 ms, below it the scan is cheap enough
+# (bench/RESULTS.md, "An approximate index"). M, efConstruction and efSearch as measured there: recall@10
+# 0.991 at 50k, 0.994 at 200k, 1.0 at 1M distinct (efSearch 128 gave 0.990 at 50k).
+APPROXIMATE_FROM = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 160
+# Queries at most this many use the graph; a batch's chunks stay exact (its answer must equal a cluster's).
+APPROXIMATE_QUERIES = 2
 
 
 def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *,
@@ -23,18 +34,27 @@ def top_dense(queries: np.ndarray, index: np.ndarray, top_n: int, *,
     Rows are unit length, so inner product is cosine. Exact: no approximate index is used. The wide
     path is faiss's brute-force knn over `index` itself: no faiss index holds a second copy of it.
     """
+    rows, cols, _ = top_dense_scored(queries, index, top_n, n_threads=n_threads)
+    return rows, cols
+
+
+def top_dense_scored(queries: np.ndarray, index: np.ndarray, top_n: int, *,
+                     n_threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """top_dense with the inner product of each pair found, as the search computed it."""
     n_queries, n_index = queries.shape[0], index.shape[0]
     top_n = min(int(top_n), n_index)
     if n_queries == 0 or top_n <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     if n_queries * n_index >= FAISS_FROM and n_queries > 1:
         return _faiss_top(queries, index, top_n, n_threads)
-    rows, cols = [], []
+    rows, cols, scores = [], [], []
     for start in range(0, n_queries, BLOCK):
         block = queries[start:start + BLOCK] @ index.T
+        best = _block_top(block, top_n)
         rows.append(np.repeat(np.arange(start, start + len(block), dtype=np.int64), top_n))
-        cols.append(_block_top(block, top_n).ravel())
-    return np.concatenate(rows), np.concatenate(cols)
+        cols.append(best.ravel())
+        scores.append(np.take_along_axis(block, best, axis=1).ravel())
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(scores)
 
 
 def _block_top(block: np.ndarray, top_n: int) -> np.ndarray:
@@ -71,7 +91,8 @@ def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray |
     return top_dense(queries, index[scope], top_n, n_threads=n_threads)
 
 
-def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int,
+               n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import faiss
 
     index = np.ascontiguousarray(index, dtype=np.float32)  # a view when it already is (no copy)
@@ -81,17 +102,17 @@ def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int, n_threads: in
         faiss.omp_set_num_threads(n_threads)
         return faiss.knn(rows, index, k, metric=faiss.METRIC_INNER_PRODUCT)
 
-    best = _faiss_ranked(search, np.ascontiguousarray(queries, dtype=np.float32), top_n,
-                         min(top_n + 1, index.shape[0]), index.shape[0])
+    best, score = _faiss_ranked(search, np.ascontiguousarray(queries, dtype=np.float32), top_n,
+                                min(top_n + 1, index.shape[0]), index.shape[0])
     rows = np.repeat(np.arange(len(queries), dtype=np.int64), top_n)
     cols = best.ravel()
     keep = cols >= 0
-    return rows[keep], cols[keep]
+    return rows[keep], cols[keep], score.ravel()[keep]
 
 
 def _faiss_ranked(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]], queries: np.ndarray,
-                  top_n: int, asked: int, n_index: int) -> np.ndarray:
-    """faiss's top_n per query, ties going to the smaller row.
+                  top_n: int, asked: int, n_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss's top_n per query and their scores, ties going to the smaller row.
 
     One more than needed is asked for: where the last found ties the top_n-th, faiss may have cut a tie
     anywhere, and those queries are asked again for twice as many until the last found scores below the
@@ -104,9 +125,23 @@ def _faiss_ranked(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarr
     if asked > top_n and asked < n_index:
         open_rows = np.flatnonzero(score[:, asked - 1] >= score[:, top_n - 1])
         if len(open_rows):
-            best[open_rows, :top_n] = _faiss_ranked(search, queries[open_rows], top_n,
-                                                    min(2 * asked, n_index), n_index)
-    return best[:, :top_n]
+            best[open_rows, :top_n], score[open_rows, :top_n] = _faiss_ranked(
+                search, queries[open_rows], top_n, min(2 * asked, n_index), n_index)
+    return best[:, :top_n], score[:, :top_n]
+
+
+def _row_hashes(dense: np.ndarray, block: int = 8192) -> np.ndarray:
+    """A 64-bit hash of each row's bytes: its 64-bit words times fixed odd constants, summed (wrapping)."""
+    words = dense.view(np.uint64) if dense.shape[1] % 2 == 0 else \
+        np.ascontiguousarray(np.hstack([dense, np.zeros((len(dense), 1), np.float32)])).view(np.uint64)
+    constants = np.random.default_rng(20261202).integers(1, 2**63, words.shape[1], dtype=np.uint64) | np.uint64(1)
+    out = np.empty(len(words), np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(words), block):
+            part = words[start:start + block]
+            mixed = (part ^ (part >> np.uint64(29))) * constants
+            out[start:start + block] = mixed.sum(axis=1, dtype=np.uint64)
+    return out
 
 
 class DistinctIndex:
@@ -120,7 +155,8 @@ class DistinctIndex:
     are those of a search over every row.
     """
 
-    def __init__(self, vectors: np.ndarray, of_row: np.ndarray, ids: np.ndarray | None = None) -> None:
+    def __init__(self, vectors: np.ndarray, of_row: np.ndarray, ids: np.ndarray | None = None, *,
+                 approximate_from: int | None = None) -> None:
         # (distinct, dim) in the order of each vector's first row; with `ids`, a scope of a larger index:
         # its distinct vectors are vectors[ids] (not copied, for a query or two over a wide scope).
         self.vectors = vectors
@@ -130,20 +166,40 @@ class DistinctIndex:
         # Rows grouped by their distinct vector, ascending within each group: each group's rows sorted.
         self.order = np.argsort(of_row, kind="stable").astype(np.int64)
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(of_row, minlength=n))]).astype(np.int64)
+        # The approximate graph for single-need searches, built in the background once asked for; until it
+        # is ready the search is exact. None: never.
+        self.approximate_from = approximate_from
+        self._graph: object | None = None
+        self._building: threading.Thread | None = None
 
     @classmethod
-    def of(cls, dense: np.ndarray) -> DistinctIndex:
-        """Group equal rows (bit for bit) of `dense`."""
+    def of(cls, dense: np.ndarray, *, approximate_from: int | None = None) -> DistinctIndex:
+        """Group equal rows (bit for bit) of `dense`.
+
+        Rows are grouped by a 64-bit hash of their bytes, computed in blocks, then checked against the
+        group's first row: sorting the rows' bytes themselves (np.unique on a void view) held a sorted
+        copy of the whole matrix, 307 MB at 200k rows.
+        """
         dense = np.ascontiguousarray(dense, dtype=np.float32)
         if len(dense) == 0:
             return cls(dense, np.zeros(0, np.int64))
-        keys = dense.view(np.dtype((np.void, dense.shape[1] * dense.itemsize))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        hashes = _row_hashes(dense)
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        if len(first) < len(dense):
+            # A hash shared by rows that differ (2^-64 odds a pair) would merge them: check every copy.
+            same = np.concatenate([np.all(dense[i:i + 8192] == dense[first[inverse[i:i + 8192]]], axis=1)
+                                   for i in range(0, len(dense), 8192)])
+            if not same.all():
+                keys = dense.view(np.dtype((np.void, dense.shape[1] * dense.itemsize))).ravel()
+                _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+                inverse = inverse.ravel()
         # Number the distinct vectors by their first row, so the numbering does not depend on the bytes.
         rank = np.empty(len(first), np.int64)
         rank[np.argsort(first, kind="stable")] = np.arange(len(first))
         # No repeats: the rows themselves are the distinct vectors, held once (not copied).
-        return cls(dense if len(first) == len(dense) else dense[np.sort(first)], rank[inverse.ravel()])
+        return cls(dense if len(first) == len(dense) else dense[np.sort(first)], rank[inverse],
+                   approximate_from=approximate_from)
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
@@ -151,6 +207,36 @@ class DistinctIndex:
     @property
     def n_rows(self) -> int:
         return len(self.of_row)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.update(_graph=None, _building=None)  # faiss and threads cannot travel; the batch is exact anyway
+        return state
+
+    def graph(self) -> object | None:
+        """The HNSW graph when it is built; asks for it (in the background) the first time."""
+        if self.approximate_from is None or self.ids is not None or len(self) < self.approximate_from:
+            return None
+        if self._graph is None and self._building is None:
+            self._building = threading.Thread(target=self._build_graph, name="duijie-hnsw", daemon=True)
+            self._building.start()
+        return self._graph
+
+    def _build_graph(self) -> None:
+        import faiss
+
+        graph = faiss.IndexHNSWFlat(self.vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        faiss.omp_set_num_threads(1)  # beside the service's requests: one core, however long it takes
+        graph.add(self.vectors)
+        self._graph = graph
+
+    def wait_for_graph(self, timeout: float | None = None) -> bool:
+        """Block until the graph asked for is built (tests, benchmarks); True when it is there."""
+        if self.graph() is None and self._building is not None:
+            self._building.join(timeout)
+        return self._graph is not None
 
     def subset(self, rows: np.ndarray, *, copy: bool = True) -> DistinctIndex:
         """The index of some rows (ascending), numbered 0..len(rows)-1: a ring scope's. `copy=False` keeps
@@ -174,37 +260,94 @@ class DistinctIndex:
         # One more distinct vector than rows wanted: top_n vectors always hold top_n rows, and the extra
         # one shows whether a tie of two different vectors runs past what was asked.
         asked = min(top_n + 1, len(self))
-        if self.ids is not None:
+        graph = self.graph() if len(queries) <= APPROXIMATE_QUERIES else None
+        if graph is not None:
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+            found_score, found = graph.search(np.ascontiguousarray(queries, dtype=np.float32), asked)
+            order = np.lexsort((found, -found_score), axis=1)  # the rule's order: ties to the smaller vector
+            found = np.take_along_axis(found, order, axis=1)
+            found_score = np.take_along_axis(found_score, order, axis=1)
+            q_rows = np.repeat(np.arange(len(queries), dtype=np.int64), asked)
+            d_rows, score = found.ravel().astype(np.int64), found_score.ravel().astype(np.float64)
+            keep = d_rows >= 0
+            q_rows, d_rows, score = q_rows[keep], d_rows[keep], score[keep]
+        elif self.ids is not None:
             block = self._scores(queries)
             d_rows = _block_top(block, asked).ravel()
             q_rows = np.repeat(np.arange(len(queries), dtype=np.int64), asked)
             score = block[q_rows, d_rows].astype(np.float64)
         else:
-            q_rows, d_rows = top_dense(queries, self.vectors, asked, n_threads=n_threads)
-            score = np.einsum("ij,ij->i", queries[q_rows], self.vectors[d_rows]).astype(np.float64)
+            # The search's own scores: gathering each pair's two vectors again cost more than the search.
+            q_rows, d_rows, score = top_dense_scored(queries, self.vectors, asked, n_threads=n_threads)
+            score = score.astype(np.float64)
         count = self.indptr[d_rows + 1] - self.indptr[d_rows]
+        n_q = len(queries)
+        if len(q_rows) != n_q * asked:  # the search returned fewer for some query: go one by one
+            return self._ranked_each(queries, q_rows, d_rows, score, count, top_n, asked)
+        shape = (n_q, asked)
+        score2, count2, d2 = score.reshape(shape), count.reshape(shape), d_rows.reshape(shape)
+        cum = np.cumsum(count2, axis=1)
+        # The vector at which each query's rows reach top_n: every vector scoring as much is a candidate.
+        reach = cum >= top_n
+        cut = np.where(reach.any(axis=1), reach.argmax(axis=1), asked - 1)
+        level = score2[np.arange(n_q), cut]
+        kept = score2 >= level[:, None]
+        # Two different vectors tie beyond those asked for: that query is ranked over every vector.
+        redo = (asked < len(self)) & (score2[:, -1] >= level)
+        # Two different kept vectors with one score: their rows interleave by row number.
+        tied = ((score2[:, 1:] == score2[:, :-1]) & kept[:, 1:]).any(axis=1)
+        plain = ~redo & ~tied
+        # Distinct scores: the rows come vector by vector, each vector's smallest first, until top_n.
+        take = np.clip(top_n - (cum - count2), 0, count2) * kept
+        take[~plain] = 0
+        flat_take = take.ravel()
+        total = int(flat_take.sum())
+        owner = np.repeat(np.arange(n_q * asked), flat_take)
+        within = np.arange(total) - np.repeat(np.cumsum(flat_take) - flat_take, flat_take)
+        rows = np.repeat(np.arange(n_q, dtype=np.int64), take.sum(axis=1))
+        cols = self.order[self.indptr[d2.ravel()][owner] + within]
+        parts_rows, parts_cols = [rows], [cols]
+        some = tied & ~redo
+        if some.any():
+            mask = (kept & some[:, None]).ravel()
+            found = self._expand(q_rows[mask], d_rows[mask], score[mask], top_n)
+            parts_rows.append(found[0])
+            parts_cols.append(found[1])
+        every = np.arange(len(self))
+        for q in np.flatnonzero(redo):
+            found = self._expand(np.full(len(self), q, np.int64), every,
+                                 self._scores(queries[q:q + 1])[0].astype(np.float64), top_n)
+            parts_rows.append(found[0])
+            parts_cols.append(found[1])
+        if len(parts_rows) == 1:
+            return rows, cols
+        rows, cols = np.concatenate(parts_rows), np.concatenate(parts_cols)
+        order = np.argsort(rows, kind="stable")
+        return rows[order], cols[order]
+
+    def _ranked_each(self, queries: np.ndarray, q_rows: np.ndarray, d_rows: np.ndarray, score: np.ndarray,
+                     count: np.ndarray, top_n: int, asked: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rule of `top` query by query, for a search that returned fewer vectors for some queries."""
         starts = np.searchsorted(q_rows, np.arange(len(queries)))
         ends = np.append(starts[1:], len(q_rows))
         keep = np.zeros(len(q_rows), dtype=bool)
-        redo = []
-        for q in range(len(queries)):  # a few distinct vectors per query: cheap next to the search
+        parts = []
+        for q in range(len(queries)):
             lo, hi = starts[q], ends[q]
-            # The vector at which the query's rows reach top_n: every vector scoring as much is a candidate.
+            if hi == lo:
+                continue
             cut = min(lo + int(np.searchsorted(np.cumsum(count[lo:hi]), top_n)), hi - 1)
             if hi - lo == asked and asked < len(self) and score[hi - 1] >= score[cut]:
-                redo.append(q)  # two different vectors tie beyond those asked for: rank this query fully
+                parts.append(self._expand(np.full(len(self), q, np.int64), np.arange(len(self)),
+                                          self._scores(queries[q:q + 1])[0].astype(np.float64), top_n))
                 continue
             keep[lo:hi] = score[lo:hi] >= score[cut]
-        rows, cols = self._expand(q_rows[keep], d_rows[keep], score[keep], top_n)
-        if redo:
-            every = np.arange(len(self))
-            extra = [self._expand(np.full(len(self), q, np.int64), every,
-                                  self._scores(queries[q:q + 1])[0].astype(np.float64), top_n) for q in redo]
-            rows = np.concatenate([rows, *(e[0] for e in extra)])
-            cols = np.concatenate([cols, *(e[1] for e in extra)])
-            order = np.argsort(rows, kind="stable")
-            rows, cols = rows[order], cols[order]
-        return rows, cols
+        parts.append(self._expand(q_rows[keep], d_rows[keep], score[keep], top_n))
+        rows, cols = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        order = np.argsort(rows, kind="stable")
+        return rows[order], cols[order]
 
     def _expand(self, q_rows: np.ndarray, d_rows: np.ndarray, score: np.ndarray,
                 top_n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from matcher import shards as sh
 from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
+from matcher.dense import APPROXIMATE_FROM
 from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
@@ -84,6 +85,7 @@ class Matcher:
         shard_size: int = 250_000,
         nearby_limit: int = 300,
         n_threads: int = 1,
+        approximate_from: int | None = APPROXIMATE_FROM,
         progress: bool = False,
         tokenizer: Tokenizer | None = None,
         embedding_cache: EmbeddingCache | None = None,
@@ -106,6 +108,9 @@ class Matcher:
         self.shard_size = shard_size
         self.nearby_limit = nearby_limit
         self.n_threads = n_threads
+        # One need's embedding search uses an approximate graph (HNSW) once a shard holds this many distinct
+        # vectors (None: always exact); batches stay exact, so a cluster gives the same answer.
+        self.approximate_from = approximate_from
         self.progress = progress
         # A tokenizer to reuse: loading a segmenter's dictionary costs far more than fitting a small index.
         self.tokenizer = tokenizer
@@ -121,6 +126,11 @@ class Matcher:
         if self.min_score is not None and not (isinstance(self.min_score, int | float)
                                                and 0.0 <= self.min_score <= 1.0):
             raise ValueError(f"min_score: expected a number from 0 to 1 (or None: the model's), got {self.min_score!r}")
+        if self.approximate_from is not None and (isinstance(self.approximate_from, bool)
+                                                  or not isinstance(self.approximate_from, int)
+                                                  or self.approximate_from < 1):
+            raise ValueError(f"approximate_from: expected an integer >= 1 (or None: always exact), "
+                             f"got {self.approximate_from!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder: expected one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.sides not in cand.SIDE_RULES:
@@ -311,7 +321,8 @@ class Matcher:
             self._shards = [
                 sh.ResourceShard(part.start, sh.take_columns(self._resource_columns, part, n),
                                  self.resource_vectors_ if part.stop - part.start >= n else
-                                 self.resource_vectors_.rows(part), self.grid_map_, n_threads=self.n_threads)
+                                 self.resource_vectors_.rows(part), self.grid_map_, n_threads=self.n_threads,
+                                 approximate_from=self.approximate_from)
                 for part in self.shard_bounds_]
         return self._shards
 

@@ -69,8 +69,9 @@ class ResourceShard:
     """Rows [offset, offset + len) of the resource index, with the caches their searches build."""
 
     def __init__(self, offset: int, columns: Columns, vectors: Vectors, grid_map: GridMap, *,
-                 n_threads: int = 1) -> None:
+                 n_threads: int = 1, approximate_from: int | None = None) -> None:
         self.offset = offset
+        self.approximate_from = approximate_from  # distinct vectors from which one need's search is approximate
         self.columns = columns
         self.vectors = vectors
         self.grid_map = grid_map
@@ -170,7 +171,7 @@ class ResourceShard:
     def distinct(self) -> DistinctIndex:
         """The shard's embeddings grouped by distinct vector, for the dense search (built once per shard)."""
         if self._distinct is None:
-            self._distinct = DistinctIndex.of(self.vectors.dense)
+            self._distinct = DistinctIndex.of(self.vectors.dense, approximate_from=self.approximate_from)
         return self._distinct
 
     def _similarity(self, need_vectors: Vectors, need_row: int, rows: np.ndarray) -> np.ndarray:

@@ -85,3 +85,33 @@ def test_distinct_index_without_repeats_holds_no_second_copy():
     assert found.vectors is index or np.shares_memory(found.vectors, index)
     repeated = np.vstack([index, index])
     assert len(DistinctIndex.of(repeated)) == 500
+
+
+def test_one_needs_search_over_the_approximate_graph_keeps_recall_and_a_batch_stays_exact():
+    # 6,000 distinct vectors around 60 topics, as real scopes cluster; the graph from 1,000 on.
+    rng = np.random.default_rng(11)
+    centres = _unit(60, 12, dim=32)
+    index = centres[rng.integers(0, 60, 6_000)] + 0.35 * _unit(6_000, 13, dim=32)
+    index = (index / np.linalg.norm(index, axis=1, keepdims=True)).astype(np.float32)
+    queries = index[rng.choice(6_000, 200, replace=False)] + 0.05 * _unit(200, 14, dim=32)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    exact = DistinctIndex.of(index)
+    approximate = DistinctIndex.of(index, approximate_from=1_000)
+    assert approximate.wait_for_graph(timeout=60)
+    hits = 0
+    for query in queries:
+        found = set(approximate.top(query[None], 10)[1].tolist())
+        hits += len(found & set(exact.top(query[None], 10)[1].tolist()))
+    assert hits / (10 * len(queries)) >= 0.98
+    batch = approximate.top(queries, 10)  # more queries than the graph serves: the exact answer
+    assert all(np.array_equal(a, b) for a, b in zip(batch, exact.top(queries, 10), strict=True))
+    assert DistinctIndex.of(index, approximate_from=None).graph() is None
+
+
+def test_rows_that_share_a_hash_but_differ_are_not_merged(monkeypatch):
+    import matcher.dense as dense
+
+    index = np.vstack([_unit(50, 15), _unit(50, 15)])
+    monkeypatch.setattr(dense, "_row_hashes", lambda rows: np.zeros(len(rows), np.uint64))  # every row collides
+    found = DistinctIndex.of(index)
+    assert len(found) == 50 and found.of_row.tolist() == list(range(50)) * 2
