@@ -233,7 +233,7 @@ class DistinctIndex:
         self._graph = graph
 
     def wait_for_graph(self, timeout: float | None = None) -> bool:
-        """Block until the graph asked for is built (tests, benchmarks); True when it is there."""
+        """Ask for the graph and block until it is built (tests, benchmarks); True when it is there."""
         if self.graph() is None and self._building is not None:
             self._building.join(timeout)
         return self._graph is not None
@@ -252,15 +252,19 @@ class DistinctIndex:
             scores = scores[:, self.ids]
         return scores if distinct is None else scores[:, distinct]
 
-    def top(self, queries: np.ndarray, top_n: int, *, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, row) of each query's `top_n` rows by inner product, best first, ties to the smaller row."""
+    def top(self, queries: np.ndarray, top_n: int, *, n_threads: int = 1,
+            approximate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(query row, row) of each query's `top_n` rows by inner product, best first, ties to the smaller row.
+
+        `approximate`: a query or two may use the HNSW graph (when this index has one); otherwise exact.
+        """
         top_n = min(int(top_n), self.n_rows)
         if len(queries) == 0 or top_n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         # One more distinct vector than rows wanted: top_n vectors always hold top_n rows, and the extra
         # one shows whether a tie of two different vectors runs past what was asked.
         asked = min(top_n + 1, len(self))
-        graph = self.graph() if len(queries) <= APPROXIMATE_QUERIES else None
+        graph = self.graph() if approximate and len(queries) <= APPROXIMATE_QUERIES else None
         if graph is not None:
             import faiss
 

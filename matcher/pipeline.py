@@ -256,7 +256,7 @@ class Matcher:
 
     def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int,
                          on_progress: Callable[[float], None] | None = None,
-                         backend: Any = None) -> tuple[FeatureTable, np.ndarray]:
+                         backend: Any = None, approximate: bool = False) -> tuple[FeatureTable, np.ndarray]:
         """Score the candidates of every need, chunk by chunk; keep each need's best k.
 
         Chunks hold the needs of one scope together (cand.scope_order); the table comes back ordered by
@@ -274,7 +274,7 @@ class Matcher:
         else:
             parts = []
             for part in self._chunks(n):
-                parts.append(self._chunk_table(needs if len(slices) == 1 else needs.rows(part), k))
+                parts.append(self._chunk_table(needs if len(slices) == 1 else needs.rows(part), k, approximate))
                 if on_progress is not None:
                     on_progress(part.stop / n)
         table, score = self._gather_tables(parts, need_cols, need_vectors)
@@ -284,11 +284,12 @@ class Matcher:
             table, score = table.take(back), score[back]
         return table, score
 
-    def _chunk_table(self, needs: NeedChunk, k: int) -> tuple[FeatureTable, np.ndarray]:
+    def _chunk_table(self, needs: NeedChunk, k: int, approximate: bool = False) -> tuple[FeatureTable, np.ndarray]:
         """One chunk through the shards: search each, merge per need, features per shard, score, best k."""
         shards = self.shards_
         top = max(self.pool, k)
-        found = [shard.found(needs, top, self.nearby_limit, scored=len(shards) > 1) for shard in shards]
+        found = [shard.found(needs, top, self.nearby_limit, scored=len(shards) > 1, approximate=approximate)
+                 for shard in shards]
         pairs = sh.best_per_need(found, top, self.nearby_limit, len(self.resources_))
         projection = self.scorer_.projection
         tables = [shard.table(needs, part, sides=self.sides, same_category=self.same_category, projection=projection)
@@ -352,7 +353,9 @@ class Matcher:
         self._check_fitted()
         k = self.k if k is None else _positive(k, "k")
         need_list, need_cols, need_vectors = self._prepare(needs)
-        table, score = self._candidate_table(need_cols, need_vectors, k)
+        # The suggestions of a need or two (the service's match) may come from the approximate graph; an
+        # assignment's never do (see shards.ResourceShard.found).
+        table, score = self._candidate_table(need_cols, need_vectors, k, approximate=True)
         flat = self._suggestions(need_list, need_vectors, table, score, None)
         out: list[list[Suggestion]] = [[] for _ in need_list]
         for row, suggestion in zip(table.need_row, flat, strict=True):

@@ -111,18 +111,20 @@ class ResourceShard:
             self._index_t = self.vectors.word.T.tocsr()
         return self._index_t
 
-    def found(self, needs: NeedChunk, top: int, nearby_limit: int, *, scored: bool) -> Found:
+    def found(self, needs: NeedChunk, top: int, nearby_limit: int, *, scored: bool,
+              approximate: bool = False) -> Found:
         """Each need's best `top` rows of this shard by word and by embedding cosine within the ring it is
         limited to, and its grid's and area's rows (the `nearby_limit` most similar).
 
         `scored`: give every pair its similarity (needed to merge several shards); one shard's pairs are
-        all kept, so their scores are not computed.
+        all kept, so their scores are not computed. `approximate`: a need or two may use the shard's HNSW
+        graph (Matcher.top_k); a batch never does, so its answer equals a cluster's.
         """
         parts: list[Found] = []
         for key, need_rows in cand.group_by_scope(needs.columns, self.nearby).items():
             scope = None if key is None else cand.scope_rows(self.nearby, key)
             if scope is None or len(scope):
-                parts.extend(self._search(needs, need_rows, key, scope, top, scored))
+                parts.extend(self._search(needs, need_rows, key, scope, top, scored, approximate))
         near = cand.nearby_candidates(needs.columns, self.nearby, limit=nearby_limit,
                                       similarity=lambda row, rows: self._similarity(needs.vectors, row, rows))
         parts.append(self._found(near, NEARBY, self._pair_similarity(needs.vectors, near) if scored else None))
@@ -134,7 +136,7 @@ class ResourceShard:
                      np.zeros(n) if score is None else np.asarray(score, dtype=np.float64), np.full(n, kind, np.int8))
 
     def _search(self, needs: NeedChunk, need_rows: np.ndarray, key: tuple | None, scope: np.ndarray | None,
-                top: int, scored: bool) -> list[Found]:
+                top: int, scored: bool, approximate: bool = False) -> list[Found]:
         """Word and embedding top-`top` of the needs among the `scope` rows (None: the whole shard)."""
         words = cand.top_cosine(needs.vectors.word[need_rows], self._scope_index(key, scope), top,
                                 n_threads=self.n_threads)
@@ -146,7 +148,7 @@ class ResourceShard:
                 # A query or two over a wide scope: scored over every distinct vector and picked, cheaper
                 # than copying the scope's vectors out first.
                 index = index.subset(scope, copy=not (len(queries) <= 2 and len(scope) * 4 > len(self)))
-            rows, cols = index.top(queries, top, n_threads=self.n_threads)
+            rows, cols = index.top(queries, top, n_threads=self.n_threads, approximate=approximate)
             pairs = self._in_scope(need_rows, cand.Candidates(rows, cols), scope)
             out.append(self._found(pairs, MEANING, self._dense_similarity(needs.vectors, pairs) if scored else None))
         return out

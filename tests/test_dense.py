@@ -100,11 +100,13 @@ def test_one_needs_search_over_the_approximate_graph_keeps_recall_and_a_batch_st
     assert approximate.wait_for_graph(timeout=60)
     hits = 0
     for query in queries:
-        found = set(approximate.top(query[None], 10)[1].tolist())
+        found = set(approximate.top(query[None], 10, approximate=True)[1].tolist())
         hits += len(found & set(exact.top(query[None], 10)[1].tolist()))
     assert hits / (10 * len(queries)) >= 0.98
-    batch = approximate.top(queries, 10)  # more queries than the graph serves: the exact answer
+    batch = approximate.top(queries, 10, approximate=True)  # more queries than the graph serves: exact
     assert all(np.array_equal(a, b) for a, b in zip(batch, exact.top(queries, 10), strict=True))
+    one = queries[:1]  # one query of a batch (approximate=False) is exact too
+    assert all(np.array_equal(a, b) for a, b in zip(approximate.top(one, 10), exact.top(one, 10), strict=True))
     assert DistinctIndex.of(index, approximate_from=None).graph() is None
 
 
