@@ -124,7 +124,25 @@ def _settings(args: argparse.Namespace):
                  if getattr(args, name, None) is not None}
     if getattr(args, "demo", False):
         overrides["demo"] = True
-    return Settings(**overrides)
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(exc) from None
+
+
+class SettingsError(Exception):
+    """Settings from DUIJIE_* variables that do not validate: one line per variable, no traceback."""
+
+    def __init__(self, exc) -> None:
+        lines = []
+        for error in exc.errors():
+            name = "DUIJIE_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(message if message.startswith("DUIJIE_") else
+                         f"{name}: {message}, got {error.get('input')!r}")
+        super().__init__("; ".join(lines))
 
 
 def _sessions(args: argparse.Namespace):
@@ -463,7 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "import": _import, "train": _train,
                 "models": _models, "report": _report}
     if args.command in handlers:
-        return handlers[args.command](args)
+        try:
+            return handlers[args.command](args)
+        except SettingsError as exc:
+            print(f"duijie: error: {exc}", file=sys.stderr)
+            return 2
     return engine_cli.run(args)
 
 

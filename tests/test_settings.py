@@ -40,3 +40,13 @@ def test_a_bad_engine_setting_names_its_variable(monkeypatch, variable, value, m
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_the_cli_refuses_a_bad_engine_setting_in_one_line(monkeypatch, tmp_path, capsys):
+    from api.cli import main as cli_main
+
+    monkeypatch.setenv("DUIJIE_POOL", "many")
+    code = cli_main(["serve", "--database-url", f"sqlite:///{tmp_path / 'x.db'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("duijie: error: DUIJIE_POOL:") and "'many'" in err
+    assert "Traceback" not in err
