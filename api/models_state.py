@@ -30,25 +30,18 @@ def history(session: Session) -> list[str]:
 def model_dir(settings: Settings, version: str) -> Path:
     """The folder of a version; `default` is the bundled model of the service's encoder (words alone: the
     lexical model, which gives the embedding cosine no weight)."""
-    from matcher.registry import DEFAULT_VERSION as BUNDLED
     from matcher.registry import version_dir
     from matcher.scoring import default_model_dir
 
-    if version == BUNDLED:
-        return default_model_dir(settings.encoder)
-    return version_dir(settings.models_dir, version)
+    return version_dir(settings.models_dir, version, default=default_model_dir(settings.encoder))
 
 
 def load_version(settings: Settings, version: str) -> Any:
     """The scorer of a version (LookupError naming the versions there are, if it does not exist)."""
     from matcher import registry
-    from matcher.scoring import MODEL_FILE, load_scorer
+    from matcher.scoring import default_model_dir
 
-    path = model_dir(settings, version)
-    if not (path / MODEL_FILE).is_file():
-        raise LookupError(f"version: expected one of {', '.join(registry.versions(settings.models_dir))}, "
-                          f"got {version!r}")
-    return load_scorer(path)
+    return registry.load(settings.models_dir, version, default=default_model_dir(settings.encoder))
 
 
 def active_model_dir(sessions: sessionmaker[Session], settings: Settings) -> Path:

@@ -22,7 +22,6 @@ import numpy as np
 
 from bench.common import LCQMC, embedding_cache, print_table, require, save_embedding_cache
 from matcher.canary import canary_mrr
-from matcher.features import interaction_terms
 from matcher.guard import CANARY_TOLERANCE, judge
 from matcher.history import History, load_history
 from matcher.scoring import LinearScorer
@@ -95,9 +94,7 @@ def cost(dev: History, test: History, cache) -> list[list[object]]:
             block = data.take(np.arange(1000))
             for _ in range(21):
                 started = time.perf_counter()
-                terms = None if scorer.projection is None else interaction_terms(
-                    block.need_dense, block.resource_dense, scorer.projection)
-                scorer.score(block.values, terms=terms)
+                block.score(scorer)  # the embedding terms included
                 per_1000.append(time.perf_counter() - started)
             rows.append([f"{n:,}", kind, round(fit_s, 2), round(1000 * float(np.median(per_1000)), 3)])
     return rows

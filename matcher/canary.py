@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.encode import EmbeddingCache
-from matcher.features import interaction_terms
+from matcher.features import pair_terms
 from matcher.packaged import packaged
 from matcher.pipeline import Matcher
 from matcher.records import Need, Resource, parse_need, parse_resource
@@ -90,12 +90,10 @@ def canary_mrr(scorers: Sequence[Scorer], *, encoder: str = "e5-small", tokenize
     n, m = pairs.shape
     out = []
     for scorer in scorers:
-        terms = None
-        if scorer.projection is not None:
-            if pairs.need_dense is None:
-                raise ValueError("canary: the model reads sentence embeddings, but the service matches by words "
-                                 "alone (encoder none)")
-            terms = interaction_terms(pairs.need_dense, pairs.resource_dense, scorer.projection)
+        if scorer.projection is not None and pairs.need_dense is None:
+            raise ValueError("canary: the model reads sentence embeddings, but the service matches by words "
+                             "alone (encoder none)")
+        terms = pair_terms(scorer.projection, pairs.need_dense, pairs.resource_dense)
         score = scorer.score(pairs.values, terms=terms).reshape(n, m)
         # Rank 1 + how many resources score above the right one, ties counted against the model.
         right = score[np.arange(n), pairs.gold][:, None]

@@ -76,21 +76,6 @@ def _block_top(block: np.ndarray, top_n: int) -> np.ndarray:
     return best
 
 
-def top_dense_within(queries: np.ndarray, index: np.ndarray, scope: np.ndarray | None, top_n: int, *,
-                     n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """top_dense among the rows `scope` of `index` (all rows when None); index rows are positions in `scope`."""
-    if scope is None:
-        return top_dense(queries, index, top_n, n_threads=n_threads)
-    if len(queries) <= 2 and len(scope) * 4 > len(index):
-        # A wide scope for a query or two: the product over every row costs less than copying the
-        # scope's rows out first; the scope's own scores are then picked from it.
-        scores = (index @ queries.T)[scope].T
-        best = [top_positions(row, top_n) for row in scores]  # scope ascends: positions order ties by row
-        return (np.repeat(np.arange(len(queries), dtype=np.int64), [len(b) for b in best]),
-                np.concatenate(best).astype(np.int64))
-    return top_dense(queries, index[scope], top_n, n_threads=n_threads)
-
-
 def _faiss_top(queries: np.ndarray, index: np.ndarray, top_n: int,
                n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import faiss
@@ -286,18 +271,21 @@ class DistinctIndex:
             # The search's own scores: gathering each pair's two vectors again cost more than the search.
             q_rows, d_rows, score = top_dense_scored(queries, self.vectors, asked, n_threads=n_threads)
             score = score.astype(np.float64)
-        count = self.indptr[d_rows + 1] - self.indptr[d_rows]
         n_q = len(queries)
-        if len(q_rows) != n_q * asked:  # the search returned fewer for some query: go one by one
-            return self._ranked_each(queries, q_rows, d_rows, score, count, top_n, asked)
-        shape = (n_q, asked)
-        score2, count2, d2 = score.reshape(shape), count.reshape(shape), d_rows.reshape(shape)
+        # One row of `asked` places per query; a search that found fewer (faiss's -1) leaves places empty:
+        # no rows and a score below every other, so they are never kept.
+        place = np.arange(len(q_rows)) - np.searchsorted(q_rows, q_rows)
+        score2 = np.full((n_q, asked), -np.inf)
+        d2 = np.zeros((n_q, asked), np.int64)
+        score2[q_rows, place], d2[q_rows, place] = score, d_rows
+        filled = np.isfinite(score2)
+        count2 = np.where(filled, self.indptr[d2 + 1] - self.indptr[d2], 0)
         cum = np.cumsum(count2, axis=1)
         # The vector at which each query's rows reach top_n: every vector scoring as much is a candidate.
         reach = cum >= top_n
         cut = np.where(reach.any(axis=1), reach.argmax(axis=1), asked - 1)
         level = score2[np.arange(n_q), cut]
-        kept = score2 >= level[:, None]
+        kept = (score2 >= level[:, None]) & filled
         # Two different vectors tie beyond those asked for: that query is ranked over every vector.
         redo = (asked < len(self)) & (score2[:, -1] >= level)
         # Two different kept vectors with one score: their rows interleave by row number.
@@ -316,7 +304,8 @@ class DistinctIndex:
         some = tied & ~redo
         if some.any():
             mask = (kept & some[:, None]).ravel()
-            found = self._expand(q_rows[mask], d_rows[mask], score[mask], top_n)
+            owners = np.repeat(np.arange(n_q, dtype=np.int64), asked)
+            found = self._expand(owners[mask], d2.ravel()[mask], score2.ravel()[mask], top_n)
             parts_rows.append(found[0])
             parts_cols.append(found[1])
         every = np.arange(len(self))
@@ -328,28 +317,6 @@ class DistinctIndex:
         if len(parts_rows) == 1:
             return rows, cols
         rows, cols = np.concatenate(parts_rows), np.concatenate(parts_cols)
-        order = np.argsort(rows, kind="stable")
-        return rows[order], cols[order]
-
-    def _ranked_each(self, queries: np.ndarray, q_rows: np.ndarray, d_rows: np.ndarray, score: np.ndarray,
-                     count: np.ndarray, top_n: int, asked: int) -> tuple[np.ndarray, np.ndarray]:
-        """The rule of `top` query by query, for a search that returned fewer vectors for some queries."""
-        starts = np.searchsorted(q_rows, np.arange(len(queries)))
-        ends = np.append(starts[1:], len(q_rows))
-        keep = np.zeros(len(q_rows), dtype=bool)
-        parts = []
-        for q in range(len(queries)):
-            lo, hi = starts[q], ends[q]
-            if hi == lo:
-                continue
-            cut = min(lo + int(np.searchsorted(np.cumsum(count[lo:hi]), top_n)), hi - 1)
-            if hi - lo == asked and asked < len(self) and score[hi - 1] >= score[cut]:
-                parts.append(self._expand(np.full(len(self), q, np.int64), np.arange(len(self)),
-                                          self._scores(queries[q:q + 1])[0].astype(np.float64), top_n))
-                continue
-            keep[lo:hi] = score[lo:hi] >= score[cut]
-        parts.append(self._expand(q_rows[keep], d_rows[keep], score[keep], top_n))
-        rows, cols = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         order = np.argsort(rows, kind="stable")
         return rows[order], cols[order]
 

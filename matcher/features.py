@@ -87,6 +87,19 @@ def interaction_terms(need_dense: np.ndarray, resource_dense: np.ndarray, projec
     return first + (need_dense * resource_dense) @ projection[dim:]
 
 
+def pair_terms(projection: np.ndarray | None, need_dense: np.ndarray | None,
+               resource_dense: np.ndarray | None) -> np.ndarray | None:
+    """The embedding terms a scorer with `projection` reads of pairs whose two embeddings are given (stored
+    pairs: training sets, held-out files, the canary); None for a scorer of the FEATURES alone."""
+    if projection is None:
+        return None
+    if need_dense is None or resource_dense is None or need_dense.shape[1] * 2 != projection.shape[0]:
+        got = "none" if need_dense is None else need_dense.shape[1]
+        raise ValueError(f"model: expected pairs with embeddings of {projection.shape[0] // 2} dimensions, got "
+                         f"{got} (another encoder, or words alone)")
+    return interaction_terms(np.asarray(need_dense, np.float32), np.asarray(resource_dense, np.float32), projection)
+
+
 def pair_rings(needs: Columns, resources: Columns, need_row: np.ndarray, resource_row: np.ndarray,
                grid_map: GridMap) -> np.ndarray:
     """Ring of each pair; equal grid ids count as the same grid even when the map lacks them."""

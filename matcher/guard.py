@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.evaluation import ndcg_at
-from matcher.features import interaction_terms
+from matcher.features import pair_terms
 from matcher.scoring import Scorer, model_min_score
 
 # Lower than the active model by at most this much still promotes: noise of a few hundred held-out
@@ -34,11 +34,10 @@ class Verdict(NamedTuple):
 def heldout_scores(scorer: Scorer, values: np.ndarray, need_dense: np.ndarray | None,
                    resource_dense: np.ndarray | None) -> np.ndarray | None:
     """The scorer's scores of stored held-out pairs; None when it reads embeddings the file does not hold."""
-    if scorer.projection is None:
-        return scorer.score(values)
-    if need_dense is None or resource_dense is None or need_dense.shape[1] * 2 != scorer.projection.shape[0]:
+    try:
+        terms = pair_terms(scorer.projection, need_dense, resource_dense)
+    except ValueError:
         return None
-    terms = interaction_terms(need_dense.astype(np.float32), resource_dense.astype(np.float32), scorer.projection)
     return scorer.score(values, terms=terms)
 
 

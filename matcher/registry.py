@@ -23,8 +23,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def version_dir(models_dir: Path, name: str) -> Path:
-    return DEFAULT_MODEL_DIR if name == DEFAULT_VERSION else Path(models_dir) / check_name(name)
+def version_dir(models_dir: Path, name: str, *, default: Path = DEFAULT_MODEL_DIR) -> Path:
+    """The folder of a version; `default` is the bundled model's (the encoder's, see default_model_dir)."""
+    return default if name == DEFAULT_VERSION else Path(models_dir) / check_name(name)
 
 
 def versions(models_dir: Path) -> list[str]:
@@ -32,8 +33,8 @@ def versions(models_dir: Path) -> list[str]:
     return [DEFAULT_VERSION] + [name for name in found if name != DEFAULT_VERSION]
 
 
-def load(models_dir: Path, name: str) -> Scorer:
-    path = version_dir(models_dir, name)
+def load(models_dir: Path, name: str, *, default: Path = DEFAULT_MODEL_DIR) -> Scorer:
+    path = version_dir(models_dir, name, default=default)
     if not (path / MODEL_FILE).is_file():
         raise LookupError(f"version: expected one of {', '.join(versions(models_dir))}, got {name!r}")
     return load_scorer(path)

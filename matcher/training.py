@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from matcher.encode import EmbeddingCache
 from matcher.evaluation import evaluate
-from matcher.features import FEATURES, interaction_terms, interactions
+from matcher.features import FEATURES, interactions, pair_terms
 from matcher.history import History
 from matcher.pipeline import Matcher
 from matcher.residual import ResidualScorer
@@ -48,12 +48,7 @@ class Dataset(NamedTuple):
 
     def terms(self, scorer: Scorer) -> np.ndarray | None:
         """The embedding terms `scorer` reads of these pairs (None for a scorer of the FEATURES alone)."""
-        if scorer.projection is None:
-            return None
-        if self.need_dense.shape[1] * 2 != scorer.projection.shape[0]:
-            raise ValueError(f"model: expected pairs with embeddings of {scorer.projection.shape[0] // 2} "
-                             f"dimensions, got {self.need_dense.shape[1]} (another encoder, or words alone)")
-        return interaction_terms(self.need_dense, self.resource_dense, scorer.projection)
+        return pair_terms(scorer.projection, self.need_dense, self.resource_dense)
 
     def score(self, scorer: Scorer) -> np.ndarray:
         return scorer.score(self.values, terms=self.terms(scorer))
