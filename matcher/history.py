@@ -92,7 +92,7 @@ def _side(raw: Mapping, name: str, parse, known: dict, record: int) -> str:
 
 def read_decisions(path: Path, needs: dict[str, Need], resources: dict[str, Resource]) -> list[Decision]:
     decisions, errors = [], []
-    for number, raw in raw_rows(path):
+    for number, raw in raw_rows(path, key="decision"):
         try:
             if isinstance(raw, RecordError):
                 raise raw

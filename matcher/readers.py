@@ -81,16 +81,16 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
             yield number, RecordError("record", "one JSON object per line", line, shown=f"invalid JSON ({exc.msg})")
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
+def _csv_rows(text: str, key: str) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
-        raise LoadError(f"expected a header row with an 'id' column, got {reader.fieldnames!r}")
+    if not reader.fieldnames or key not in [f.strip() for f in reader.fieldnames]:
+        raise LoadError(f"expected a header row with an {key!r} column, got {reader.fieldnames!r}")
     for row in reader:
         if any((value or "").strip() for value in row.values() if isinstance(value, str)):
             yield reader.line_num, {(k or "").strip(): v for k, v in row.items() if k is not None}
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Any]]:
+def _xlsx_rows(data: bytes, key: str) -> Iterator[tuple[int, Any]]:
     import openpyxl
 
     try:
@@ -99,21 +99,24 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Any]]:
         raise LoadError(f"expected an Excel .xlsx workbook, got unreadable content ({exc})") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    if "id" not in header:
-        raise LoadError(f"expected a header row with an 'id' column in the first sheet, got {header!r}")
+    if key not in header:
+        raise LoadError(f"expected a header row with an {key!r} column in the first sheet, got {header!r}")
     for number, values in enumerate(rows, start=2):
         if any(v is not None and str(v).strip() for v in values):
             record = {name: value for name, value in zip(header, values, strict=False) if name}
             # Excel stores ids typed as numbers as floats: 101 must stay "101", not "101.0".
-            for key in ("id", "grid", "parent"):
-                if isinstance(record.get(key), float) and record[key].is_integer():
-                    record[key] = int(record[key])
+            for name in ("id", "grid", "parent", "need", "resource"):
+                if isinstance(record.get(name), float) and record[name].is_integer():
+                    record[name] = int(record[name])
             yield number, record
     book.close()
 
 
-def raw_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(record number, raw mapping) for each record of a list file; a bad line yields its RecordError."""
+def raw_rows(path: str | Path, *, key: str = "id") -> Iterator[tuple[int, Any]]:
+    """(record number, raw mapping) for each record of a list file; a bad line yields its RecordError.
+
+    `key` is the column a CSV or XLSX header must have: `id` in lists, `decision` in decision histories.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -121,9 +124,9 @@ def raw_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
     data = _read_bytes(path)
     try:
         if suffix == ".xlsx":
-            yield from _xlsx_rows(data)
+            yield from _xlsx_rows(data, key)
         elif suffix == ".csv":
-            yield from _csv_rows(decode(data, str(path)))
+            yield from _csv_rows(decode(data, str(path)), key)
         else:
             yield from _jsonl_rows(decode(data, str(path)))
     except LoadError as exc:

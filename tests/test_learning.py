@@ -144,3 +144,28 @@ def test_canary_guard_refuses_a_words_only_model_and_states_the_tolerance():
     verdict = judge((0.9, 0.8), (mine, theirs))
     assert verdict.refused and f"超过容差 {CANARY_TOLERANCE}" in verdict.reason and "留出" not in verdict.reason
     assert not judge((0.8, 0.8), (theirs, theirs)).refused
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_decisions_spreadsheet_loads_and_its_pasted_reasons_are_cleaned(tmp_path, suffix):
+    import csv
+
+    import openpyxl
+
+    paths = _planted(tmp_path, n_needs=20)
+    rows = [json.loads(line) for line in paths["decisions"].read_text(encoding="utf-8").splitlines()]
+    header = ["need", "resource", "decision", "reason", "time"]
+    # A zero-width space pasted after the reason: still 资源已满, so no relevance label.
+    table = [[r["need"], r["resource"], r["decision"], "资源已满\u200b" if i % 4 == 1 else "", r["time"]]
+             for i, r in enumerate(rows)]
+    path = tmp_path / f"decisions{suffix}"
+    if suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows([header, *table])
+    else:
+        book = openpyxl.Workbook()
+        for row in [header, *table]:
+            book.active.append(row)
+        book.save(path)
+    history = load_history(path, needs=paths["needs"], resources=paths["resources"], grids=paths["grids"])
+    assert history.unlabelled == ("资源已满",) * 20 and len(history.decisions) == len(rows) - 20
