@@ -146,6 +146,7 @@ class Stages:
     """Seconds spent in each stage of Matcher.assign, by wrapping the stage functions of one matcher."""
 
     def __init__(self, matcher, backend=None) -> None:
+        import matcher.batch as batch
         import matcher.pipeline as pipeline
 
         self.seconds: dict[str, float] = {}
@@ -153,8 +154,7 @@ class Stages:
         # "candidates" holds the whole stage; on a cluster "candidates (workers)" is its part out there.
         extra = [(backend, "candidate_tables", "candidates (workers)")] if backend is not None else []
         for owner, name, stage in (*extra, (matcher, "_prepare", "vectors (driver)"),
-                                   (matcher, "_candidate_table", "candidates"),
-                                   (matcher, "_gather_tables", "candidates (merge)"),
+                                   (batch, "candidate_table", "candidates"),
                                    (pipeline, "assign_pairs", "assignment"),
                                    (matcher, "_suggestions", "reasons (driver)")):
             original = getattr(owner, name)
@@ -237,9 +237,9 @@ def encoding_rates(workers: int, sample: int) -> tuple[float, float]:
     alone = len(texts) / (time.perf_counter() - t)
     with cluster(f"local:{workers}") as client:
         backend = DaskBackend(client)
-        backend.encode_missing(texts[:64], encoder.name, EmbeddingCache(encoder.name, encoder.dim))  # load models
+        backend.encode_missing(texts[:64], encoder, EmbeddingCache(encoder.name, encoder.dim))  # load models
         t = time.perf_counter()
-        backend.encode_missing(texts, encoder.name, EmbeddingCache(encoder.name, encoder.dim))
+        backend.encode_missing(texts, encoder, EmbeddingCache(encoder.name, encoder.dim))
         spread = len(texts) / (time.perf_counter() - t)
     return alone, spread
 

@@ -27,6 +27,7 @@ from bench.common import embedding_cache, peak_rss_mb, print_table, save_embeddi
 from bench.speed import _key, make_needs, make_resources
 from matcher import Matcher
 from matcher import shards as sh
+from matcher.batch import LocalBackend
 from matcher.dense import DistinctIndex
 from matcher.encode import embed, get_encoder
 from matcher.normalize import normalize
@@ -71,7 +72,7 @@ def main() -> None:
     cache = encode_missing(resources[:args.unique_scopes] + needs, "distinct")
     rows: list[list[object]] = []
     matcher = Matcher(n_threads=2, embedding_cache=cache).fit(resources)
-    _, _, need_vectors = matcher._prepare(needs)
+    _, _, need_vectors = matcher._prepare(needs, LocalBackend())
     shard = matcher.shards_[0]
     distinct = shard.distinct
     queries = need_vectors.dense

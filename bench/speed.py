@@ -35,6 +35,7 @@ from bench.common import (
 )
 from matcher import Matcher
 from matcher.assign import assign
+from matcher.batch import LocalBackend, candidate_table
 from matcher.encode import EmbeddingCache, embed, encoder_text, get_encoder, text_key
 from matcher.normalize import normalize
 from matcher.threads import limit_blas
@@ -183,9 +184,10 @@ def hybrid(args: argparse.Namespace, resources: list[dict], needs: list[dict]) -
                          len(resources) / (len(texts) / seconds) / 60, "", ""])
     matcher, fit_s = timed(Matcher(n_threads=2, embedding_cache=cache).fit, resources, needs)
     rows.append([f"fit of {len(resources)} resources from cached embeddings (s)", fit_s, "", ""])
-    (_, need_cols, need_vectors), prepare_s = timed(matcher._prepare, needs)
-    (table, score), batch_s = timed(matcher._candidate_table, need_cols, need_vectors, 10)
-    capacity = matcher._resource_columns.capacity_left
+    (_, need_cols, need_vectors), prepare_s = timed(matcher._prepare, needs, LocalBackend())
+    (table, score), batch_s = timed(candidate_table, matcher._plan(10), need_cols, need_vectors, matcher.chunk_size,
+                                    LocalBackend())
+    capacity = matcher.index_.columns.capacity_left
     chosen, assign_s = timed(assign, table.need_row, table.resource_row, score, capacity, n_needs=len(needs),
                              min_score=matcher.min_score_, method="sparse")
     rows.append([f"batch top-10 from cached embeddings, {len(needs)} needs x {len(resources)} (s)",
@@ -220,10 +222,11 @@ def lexical(args: argparse.Namespace, resources: list[dict], needs: list[dict]) 
                  f"{np.percentile(plain_ms, 99) / np.percentile(engine_ms, 99):.1f}x"])
 
     # Batch: candidates and scores for every need, then the global assignment.
-    (_, need_cols, need_vectors), prepare_s = timed(matcher._prepare, needs)
-    (table, score), batch_s = timed(matcher._candidate_table, need_cols, need_vectors, 10)
+    (_, need_cols, need_vectors), prepare_s = timed(matcher._prepare, needs, LocalBackend())
+    (table, score), batch_s = timed(candidate_table, matcher._plan(10), need_cols, need_vectors, matcher.chunk_size,
+                                    LocalBackend())
     batch_s += prepare_s  # tokenizing the needs is part of the batch, as it is for the plain route
-    capacity = matcher._resource_columns.capacity_left
+    capacity = matcher.index_.columns.capacity_left
     chosen, assign_s = timed(assign, table.need_row, table.resource_row, score, capacity, n_needs=len(needs),
                              min_score=matcher.min_score_, method="sparse")
     engine_peak = peak_rss_mb()

@@ -30,8 +30,8 @@ import scipy.sparse as sp
 from matcher import shards as sh
 from matcher.assign import Component, solve_component
 from matcher.columns import Columns
-from matcher.encode import ENCODE_CHUNK, encoder_text, get_encoder, text_key
-from matcher.shards import NeedChunk
+from matcher.encode import ENCODE_CHUNK, EmbeddingCache, Encoder, encoder_text, get_encoder, text_key
+from matcher.shards import NeedChunk, SearchPlan
 from matcher.vectorize import Vectors
 
 # Assignment tasks per worker: enough to balance uneven components, few enough to be worth their overhead.
@@ -96,50 +96,55 @@ class DaskBackend:
         return len(self.client.scheduler_info().get("workers", {}))
 
     # ------------------------------------------------------------ encoding
-    def encode_missing(self, texts: Sequence[str], model: str, cache: Any, threads: int = 1) -> int:
-        """Encode on the workers the texts the cache lacks; returns how many were encoded."""
+    def encode_missing(self, texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache) -> int:
+        """Encode on the workers the texts the cache lacks; returns how many were encoded.
+
+        Each worker loads its own copy of the encoder, at one thread: a worker is one core.
+        """
         missing: dict[str, str] = {}
         for text in texts:
             text = encoder_text(text)
-            key = text_key(model, text)
+            key = text_key(encoder.name, text)
             if key not in cache and key not in missing:
                 missing[key] = text
         todo = list(missing.items())
         chunks = [todo[i:i + ENCODE_CHUNK] for i in range(0, len(todo), ENCODE_CHUNK)]
-        futures = self.client.map(_encode_chunk, [[t for _, t in c] for c in chunks], model=model,
-                                  threads=threads, pure=False)
+        futures = self.client.map(_encode_chunk, [[t for _, t in c] for c in chunks], model=encoder.name,
+                                  threads=1, pure=False)
         for chunk, vectors in zip(chunks, self.client.gather(futures), strict=True):
             cache.put([k for k, _ in chunk], vectors)
         return len(todo)
 
     # ------------------------------------------------------------ candidates
-    def candidate_tables(self, matcher: Any, slices: Sequence[slice], needs: NeedChunk, k: int,
+    def candidate_tables(self, plan: SearchPlan, slices: Sequence[slice], needs: NeedChunk,
                          on_progress: Callable[[float], None] | None = None) -> list[tuple[Any, np.ndarray]]:
         """(table, score) of each chunk of needs, in chunk order: the index's shards spread over the workers,
         each chunk searched on every shard, merged per need, its features made where its shards are."""
         from dask.distributed import as_completed
 
+        if plan.approximate:
+            # The graph is built in the background of one process; a cluster's answer must be the exact one.
+            raise ValueError("approximate: a cluster searches exactly; expected approximate=False, got True")
         # Each shard is a task's result, not scattered data: the scheduler keeps its recipe, so if the
         # worker holding it dies, it is made again elsewhere (scattered data would be lost for good and
         # every task needing it cancelled). Tasks on a shard run where it is.
         workers = sorted(self.client.scheduler_info().get("workers", {}))
-        place = placement(workers, len(matcher.shards_))
+        place = placement(workers, len(plan.shards))
         shards = [self.client.submit(_identity, shard, pure=False, **where)
-                  for shard, where in zip(matcher.shards_, place, strict=True)]
+                  for shard, where in zip(plan.shards, place, strict=True)]
         self.shards = shards  # kept for inspection (which worker holds which shard) until the next batch
-        scorer = self.client.submit(_identity, matcher.scorer_, pure=False)
-        projection = matcher.scorer_.projection
-        top, limit, bounds = max(matcher.pool, k), matcher.nearby_limit, matcher.shard_bounds_
+        scorer = self.client.submit(_identity, plan.scorer, pure=False)
+        projection = plan.scorer.projection
 
         def submit(part: slice) -> Any:
             chunk = self.client.submit(_identity, needs.rows(part), pure=False)
-            found = [self.client.submit(_found, shard, chunk, top, limit, len(shards) > 1, pure=False, **where)
-                     for shard, where in zip(shards, place, strict=True)]
-            pairs = self.client.submit(_best_per_shard, found, top, limit, len(matcher.resources_), bounds,
-                                       pure=False)
-            tables = [self.client.submit(_table, shard, chunk, pairs, i, matcher.sides, matcher.same_category,
+            found = [self.client.submit(_found, shard, chunk, plan.top, plan.nearby_limit, len(shards) > 1,
+                                        pure=False, **where) for shard, where in zip(shards, place, strict=True)]
+            pairs = self.client.submit(_best_per_shard, found, plan.top, plan.nearby_limit, plan.n_resources,
+                                       plan.bounds, pure=False)
+            tables = [self.client.submit(_table, shard, chunk, pairs, i, plan.sides, plan.same_category,
                                          projection, pure=False, **place[i]) for i, shard in enumerate(shards)]
-            return self.client.submit(sh.finish, tables, scorer, k, pure=False)
+            return self.client.submit(sh.finish, tables, scorer, plan.k, pure=False)
 
         # A window of chunks in flight, the next sent as one comes back: the needs travel to the cluster
         # and their tables back as the batch goes, never a city's worth at once.

@@ -1,63 +1,42 @@
-"""Matcher: fit / top_k / assign / score_pairs / add / remove / save / load, composing the stages."""
+"""Matcher: fit / top_k / assign / score_pairs / update / save / load, a chain of the stages.
+
+Each stage lives in its own module (text → tokens and embeddings → vectors → candidates → features →
+scores → assignment); the index of resources is a ResourceIndex, the place the batch runs a backend.
+"""
 
 from __future__ import annotations
 
-import copy
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from matcher import batch, storage
 from matcher import candidates as cand
 from matcher import shards as sh
-from matcher import storage
 from matcher.assign import assign as assign_pairs
 from matcher.columns import Columns, columns
 from matcher.dense import APPROXIMATE_FROM
 from matcher.encode import ENCODERS, EmbeddingCache, embed, get_encoder
 from matcher.errors import NotFittedError, RecordError
 from matcher.features import FeatureTable, pair_features
-from matcher.normalize import normalize
+from matcher.index import ResourceIndex, same_place_and_text
 from matcher.proximity import GridMap
-from matcher.reasons import TOP_TERMS, as_written, explain, shared_terms, why_unmatched
-from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
+from matcher.reasons import suggestions, why_unmatched
+from matcher.records import Grid, Need, Resource, parse_all, parse_grid, parse_need, parse_resource
 from matcher.scoring import default_model_dir, load_scorer, model_min_score
-from matcher.shards import NeedChunk
 from matcher.suggestion import Assignment, Suggestion
+from matcher.texts import embedding_text, record_text
 from matcher.tokenize import Tokenizer
 from matcher.vectorize import TextVectorizer, Vectors, char_text
 
 NeedLike = Mapping[str, Any] | Need
 ResourceLike = Mapping[str, Any] | Resource
-
-
-def _parse_all(records: Iterable, parse, what: str, *, unique: bool = True) -> list:
-    if isinstance(records, str | bytes | Mapping):
-        raise TypeError(f"{what}: expected a sequence of records, got {type(records).__name__}")
-    parsed, seen = [], set()
-    for number, raw in enumerate(records, start=1):
-        try:
-            record = parse(raw)
-        except RecordError as exc:
-            raise exc.located(what, number) from None
-        if unique and record.id in seen:
-            raise RecordError("id", f"an id unique in {what}", record.id, source=what, record=number)
-        seen.add(record.id)
-        parsed.append(record)
-    return parsed
-
-
-def _original(record: Need | Resource) -> str:
-    """The post as its author wrote it, where reasons find the words to quote."""
-    return f"{record.title}\n{record.description}"
-
-
-def record_text(record: Need | Resource) -> str:
-    # The title counts twice: it is what the poster chose to say first, descriptions ramble.
-    return normalize(f"{record.title} {record.title} {record.description}")
+# Settings that are objects or places rather than values: not part of a save.
+NOT_SAVED = ("model_dir", "progress", "tokenizer", "embedding_cache")
 
 
 class Matcher:
@@ -117,6 +96,11 @@ class Matcher:
         # Embeddings to reuse by text (the service keeps one across refits and restarts).
         self.embedding_cache = embedding_cache
 
+    def get_params(self) -> dict[str, Any]:
+        """The settings, read off the signature as scikit-learn does: a new setting is saved too."""
+        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        return {name: getattr(self, name) for name in names}
+
     # ---------------------------------------------------------------- fitting
     def _check_settings(self) -> None:
         for name in ("k", "pool", "chunk_size", "shard_size", "nearby_limit", "n_threads", "encoder_threads"):
@@ -148,8 +132,7 @@ class Matcher:
         """Sentence embeddings of the records (cached by text), or None when matching by words alone."""
         if self.encoder_ is None:
             return None
-        texts = [normalize(f"{r.title} {r.description}") for r in records]
-        return embed(texts, self.encoder_, self.embeddings_, progress=self.progress)
+        return embed([embedding_text(r) for r in records], self.encoder_, self.embeddings_, progress=self.progress)
 
     def embed(self, records: Iterable[NeedLike | ResourceLike]) -> np.ndarray | None:
         """Encode records now (into the embedding cache), e.g. a need as it is posted; None without an encoder."""
@@ -166,20 +149,28 @@ class Matcher:
         else:
             self.embeddings_ = EmbeddingCache(self.encoder_.name, self.encoder_.dim)
 
+    def _backend(self, backend: batch.Backend | None) -> batch.Backend:
+        return batch.LocalBackend(progress=self.progress) if backend is None else backend
+
+    def _encode_on(self, backend: batch.Backend, records: Sequence[Need | Resource]) -> None:
+        """Fill the embedding cache on the backend, so that _embed finds every text already encoded."""
+        if self.encoder_ is not None:
+            backend.encode_missing([embedding_text(r) for r in records], self.encoder_, self.embeddings_)
+
     def fit(self, resources: Iterable[ResourceLike], needs: Iterable[NeedLike] | None = None, *,
-            grids: Iterable[Mapping[str, Any] | Grid] | None = None, backend: Any = None) -> Matcher:
+            grids: Iterable[Mapping[str, Any] | Grid] | None = None, backend: batch.Backend | None = None) -> Matcher:
         """Fit the vocabularies on resource (and need) texts and index the resources.
 
         `backend` (a matcher.distributed.DaskBackend) encodes the texts on a cluster; same vectors.
         """
         self._check_settings()
-        resource_list = _parse_all(resources, parse_resource, "resources")
-        need_list = _parse_all(needs, parse_need, "needs") if needs is not None else []
+        resource_list = parse_all(resources, parse_resource, "resources")
+        need_list = parse_all(needs, parse_need, "needs") if needs is not None else []
         if not resource_list:
             raise ValueError("resources: expected at least one resource to fit on, got none")
-        self.grid_map_ = GridMap(_parse_all(grids, parse_grid, "grids") if grids is not None else [])
-        self._check_grids(resource_list, "resources")
-        self._check_grids(need_list, "needs")
+        self.grid_map_ = GridMap(parse_all(grids, parse_grid, "grids") if grids is not None else [])
+        self.grid_map_.check(resource_list, "resources")
+        self.grid_map_.check(need_list, "needs")
         self.tokenizer_ = self.tokenizer or Tokenizer(backend=self.tokenizer_backend, new_words=self.new_words)
         self.scorer_ = load_scorer(self.model_dir or default_model_dir(self.encoder))
         self._start_encoder()
@@ -189,38 +180,59 @@ class Matcher:
         self.vectorizer_ = TextVectorizer(char_ngrams=self.char_ngrams)
         vectors = self.vectorizer_.fit_transform(tokens + need_tokens, chars + need_chars)
         n = len(resource_list)
-        self._encode_on(backend, resource_list)
+        self._encode_on(self._backend(backend), resource_list)
         self._index(resource_list, vectors.rows(slice(0, n)).with_dense(self._embed(resource_list)))
         return self
 
-    def _encode_on(self, backend: Any, records: Sequence[Need | Resource]) -> None:
-        """Fill the embedding cache from a cluster, so that _embed finds every text already encoded."""
-        if backend is not None and self.encoder_ is not None:
-            backend.encode_missing([normalize(f"{r.title} {r.description}") for r in records], self.encoder_.name,
-                                   self.embeddings_)
-
-    def _check_grids(self, records: Sequence[Need | Resource], what: str) -> None:
-        if len(self.grid_map_) == 0:
-            return  # without a grid list, grids are compared by id alone
-        for number, record in enumerate(records, start=1):
-            if record.grid and record.grid not in self.grid_map_:
-                raise RecordError("grid", "the id of a grid in the grid list", record.grid, source=what,
-                                  record=number)
-
     def _index(self, resources: list[Resource], vectors: Vectors) -> None:
-        self.resources_ = resources
-        self.resource_vectors_ = vectors
-        self._resource_row = {r.id: i for i, r in enumerate(resources)}
-        self._resource_columns = columns(resources, self.grid_map_)
-        self._shards: list[sh.ResourceShard] | None = None  # cut on first use
-
-    def __contains__(self, resource_id: object) -> bool:
-        """Whether a resource with this id is in the index."""
-        return hasattr(self, "_resource_row") and resource_id in self._resource_row
+        self.index_ = ResourceIndex(resources, vectors, self.grid_map_, shard_size=self.shard_size,
+                                    n_threads=self.n_threads, approximate_from=self.approximate_from)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "resources_"):
+        if not hasattr(self, "index_"):
             raise NotFittedError("This Matcher is not fitted yet: call fit(resources) or Matcher.load(path) first")
+
+    # ------------------------------------------------------------ the index, read
+    def __contains__(self, resource_id: object) -> bool:
+        """Whether a resource with this id is in the index."""
+        return hasattr(self, "index_") and resource_id in self.index_
+
+    @property
+    def resources_(self) -> list[Resource]:
+        """The index's rows (a retired row keeps its place until compact())."""
+        self._check_fitted()
+        return self.index_.resources
+
+    @property
+    def resource_vectors_(self) -> Vectors:
+        self._check_fitted()
+        return self.index_.vectors
+
+    @property
+    def shards_(self) -> list[sh.ResourceShard]:
+        """The index cut into shards of `shard_size` rows (built on first use, after each edit)."""
+        self._check_fitted()
+        return self.index_.shards
+
+    @property
+    def tombstones_(self) -> int:
+        """Rows that edits retired and that still take space until compact() or a refit."""
+        self._check_fitted()
+        return self.index_.tombstones
+
+    @property
+    def n_resources_(self) -> int:
+        """Resources a need can be paired with now (tombstones not counted)."""
+        self._check_fitted()
+        return len(self.index_)
+
+    def indexed(self, resource_id: str) -> Resource | None:
+        """The resource as the index holds it now, or None when it is not indexed."""
+        return self.index_.get(resource_id) if hasattr(self, "index_") else None
+
+    def same_text(self, old: Resource, new: Resource) -> bool:
+        """Whether a write leaves a resource's vectors and ring position as they were (no re-tokenizing)."""
+        return same_place_and_text(old, new)
 
     @property
     def min_score_(self) -> float:
@@ -233,137 +245,52 @@ class Matcher:
         """Word of each column of the word vectors; the vocabulary is fixed once fitted."""
         return self.vectorizer_.terms()
 
+    def out_of_vocabulary(self, records: Iterable[NeedLike | ResourceLike]) -> tuple[int, int]:
+        """(unknown, total) word tokens of these records against the fitted vocabulary.
+
+        A growing unknown share means new posts use words the index cannot see: time to refit.
+        """
+        self._check_fitted()
+        parsed = [r if isinstance(r, Need | Resource) else parse_need(r) for r in records]
+        vocabulary = self.vectorizer_.word_.vocabulary_
+        tokens = [t for toks in self._texts(parsed)[0] for t in toks]
+        return sum(t not in vocabulary for t in tokens), len(tokens)
+
     # -------------------------------------------------------------- matching
-    def _prepare(self, needs: Iterable[NeedLike], *, unique: bool = True, backend: Any = None
+    def _prepare(self, needs: Iterable[NeedLike], backend: batch.Backend, *, unique: bool = True
                  ) -> tuple[list[Need], Columns, Vectors]:
-        need_list = _parse_all(needs, parse_need, "needs", unique=unique)
-        self._check_grids(need_list, "needs")
+        need_list = parse_all(needs, parse_need, "needs", unique=unique)
+        self.grid_map_.check(need_list, "needs")
         self._encode_on(backend, need_list)
         return need_list, columns(need_list, self.grid_map_), self._vectors(need_list)
 
-    def _slices(self, n: int) -> list[slice]:
-        """The chunks the needs are scored in: the same in one process and on a cluster."""
-        return [slice(start, min(start + self.chunk_size, n)) for start in range(0, n, self.chunk_size)]
+    def _plan(self, k: int, approximate: bool = False) -> sh.SearchPlan:
+        index = self.index_
+        return sh.SearchPlan(index.shards, index.bounds, index.n_rows, max(self.pool, k), k, self.nearby_limit,
+                             self.sides, self.same_category, self.scorer_, approximate)
 
-    def _chunks(self, n: int) -> Iterable[slice]:
-        starts = range(0, n, self.chunk_size)
-        if self.progress and n > self.chunk_size:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, total=len(starts), unit="chunk", desc="matching")
-        for start in starts:
-            yield slice(start, min(start + self.chunk_size, n))
-
-    def _candidate_table(self, need_cols: Columns, need_vectors: Vectors, k: int,
-                         on_progress: Callable[[float], None] | None = None,
-                         backend: Any = None, approximate: bool = False) -> tuple[FeatureTable, np.ndarray]:
-        """Score the candidates of every need, chunk by chunk; keep each need's best k.
-
-        Chunks hold the needs of one scope together (cand.scope_order); the table comes back ordered by
-        need row, best score first within each need, as if the needs had been scored one by one.
-        `backend` (a DaskBackend) scores the chunks on a cluster.
-        """
-        needs = NeedChunk(need_cols, need_vectors)
-        n = len(need_cols.ids)
-        order = cand.scope_order(need_cols, self.shards_[0].nearby) if n > self.chunk_size else None
-        if order is not None:
-            needs = needs.rows(order)
-        slices = self._slices(n)
-        if backend is not None:
-            parts = backend.candidate_tables(self, slices, needs, k, on_progress)
-        else:
-            parts = []
-            for part in self._chunks(n):
-                parts.append(self._chunk_table(needs if len(slices) == 1 else needs.rows(part), k, approximate))
-                if on_progress is not None:
-                    on_progress(part.stop / n)
-        table, score = self._gather_tables(parts, need_cols, need_vectors)
-        if order is not None and len(score):
-            table = table._replace(need_row=order[table.need_row])
-            back = np.argsort(table.need_row, kind="stable")
-            table, score = table.take(back), score[back]
-        return table, score
-
-    def _chunk_table(self, needs: NeedChunk, k: int, approximate: bool = False) -> tuple[FeatureTable, np.ndarray]:
-        """One chunk through the shards: search each, merge per need, features per shard, score, best k."""
-        shards = self.shards_
-        top = max(self.pool, k)
-        found = [shard.found(needs, top, self.nearby_limit, scored=len(shards) > 1, approximate=approximate)
-                 for shard in shards]
-        pairs = sh.best_per_need(found, top, self.nearby_limit, len(self.resources_))
-        projection = self.scorer_.projection
-        tables = [shard.table(needs, part, sides=self.sides, same_category=self.same_category, projection=projection)
-                  for shard, part in zip(shards, sh.split(pairs, self.shard_bounds_), strict=True)]
-        return sh.finish(tables, self.scorer_, k)
-
-    def _gather_tables(self, parts: list[tuple[FeatureTable, np.ndarray]], need_cols: Columns,
-                       need_vectors: Vectors) -> tuple[FeatureTable, np.ndarray]:
-        """The chunks' tables as one, need rows counted from the batch's start."""
-        tables, scores = [], []
-        for part, (table, score) in zip(self._slices(len(need_cols.ids)), parts, strict=True):
-            tables.append(table._replace(need_row=table.need_row + part.start))
-            scores.append(score)
-        if not tables:
-            empty = pair_features(need_cols, self._resource_columns, need_vectors, self.resource_vectors_, [], [],
-                                  self.grid_map_, self.scorer_.projection)
-            return empty, np.zeros(0)
-        return FeatureTable.concat(tables), np.concatenate(scores)
-
-    @property
-    def shard_bounds_(self) -> list[slice]:
-        """Row ranges of the index's shards."""
-        return sh.bounds(len(self.resources_), self.shard_size)
-
-    @property
-    def shards_(self) -> list[sh.ResourceShard]:
-        """The index cut into shards of `shard_size` rows (built on first use, after each edit)."""
-        if self._shards is None:
-            n = len(self.resources_)
-            self._shards = [
-                sh.ResourceShard(part.start, sh.take_columns(self._resource_columns, part, n),
-                                 self.resource_vectors_ if part.stop - part.start >= n else
-                                 self.resource_vectors_.rows(part), self.grid_map_, n_threads=self.n_threads,
-                                 approximate_from=self.approximate_from)
-                for part in self.shard_bounds_]
-        return self._shards
-
-    def _suggestions(self, needs: list[Need], need_vectors: Vectors, table: FeatureTable,
-                     score: np.ndarray, rows: np.ndarray | None) -> list[Suggestion]:
-        """Suggestions of the table's `rows`, in that order; None means every row as it stands."""
-        if rows is None:
-            rows = np.arange(len(score))
-            sub = table
-        else:
-            sub = table.take(rows)
-        # A few spare terms: filler words among the heaviest are dropped before naming TOP_TERMS.
-        shared = shared_terms(sub.word_product, self.terms_, top=2 * TOP_TERMS)
-        resources = [self.resources_[r] for r in sub.resource_row]
-        terms = as_written(shared, [_original(needs[n]) for n in sub.need_row], [_original(r) for r in resources],
-                           self.tokenizer_.variants)
-        reasons = explain(sub, terms, [r.category for r in resources], [r.capacity_left for r in resources])
-        features = sub.as_dicts()
-        return [
-            Suggestion(needs[n].id, resources[i].id, round(float(score[rows[i]]), 6), features[i], reasons[i],
-                       terms[i])
-            for i, n in enumerate(sub.need_row)
-        ]
+    def _suggestions(self, needs: list[Need], table: FeatureTable, score: np.ndarray,
+                     rows: np.ndarray | None) -> list[Suggestion]:
+        return suggestions(needs, self.index_.resources, table, score, rows, self.terms_, self.tokenizer_.variants)
 
     def top_k(self, needs: Iterable[NeedLike], k: int | None = None) -> list[list[Suggestion]]:
         """For each need, its best `k` resources (best first) that pass the filters."""
         self._check_fitted()
         k = self.k if k is None else _positive(k, "k")
-        need_list, need_cols, need_vectors = self._prepare(needs)
+        backend = self._backend(None)
+        need_list, need_cols, need_vectors = self._prepare(needs, backend)
         # The suggestions of a need or two (the service's match) may come from the approximate graph; an
         # assignment's never do (see shards.ResourceShard.found).
-        table, score = self._candidate_table(need_cols, need_vectors, k, approximate=True)
-        flat = self._suggestions(need_list, need_vectors, table, score, None)
+        table, score = batch.candidate_table(self._plan(k, approximate=True), need_cols, need_vectors,
+                                             self.chunk_size, backend)
         out: list[list[Suggestion]] = [[] for _ in need_list]
-        for row, suggestion in zip(table.need_row, flat, strict=True):
+        for row, suggestion in zip(table.need_row, self._suggestions(need_list, table, score, None), strict=True):
             out[row].append(suggestion)
         return out
 
     def assign(self, needs: Iterable[NeedLike], k: int = 10, min_score: float | None = None, *,
-               on_progress: Callable[[float], None] | None = None, backend: Any = None) -> Assignment:
+               on_progress: Callable[[float], None] | None = None,
+               backend: batch.Backend | None = None) -> Assignment:
         """Global pairing of the needs with the resources, best total score within capacities.
 
         `on_progress`, if given, is called with the share of needs whose candidates are scored.
@@ -373,14 +300,15 @@ class Matcher:
         self._check_fitted()
         k = _positive(k, "k")
         min_score = self.min_score_ if min_score is None else float(min_score)
-        need_list, need_cols, need_vectors = self._prepare(needs, backend=backend)
-        table, score = self._candidate_table(need_cols, need_vectors, k, on_progress, backend)
-        capacity = self._resource_columns.capacity_left
-        chosen = assign_pairs(table.need_row, table.resource_row, score, capacity, n_needs=len(need_list),
-                              min_score=min_score, solve_many=None if backend is None else backend.solve_many)
-        pairs = self._suggestions(need_list, need_vectors, table, score, chosen)
+        backend = self._backend(backend)
+        need_list, need_cols, need_vectors = self._prepare(needs, backend)
+        table, score = batch.candidate_table(self._plan(k), need_cols, need_vectors, self.chunk_size, backend,
+                                             on_progress)
+        chosen = assign_pairs(table.need_row, table.resource_row, score, self.index_.columns.capacity_left,
+                              n_needs=len(need_list), min_score=min_score, solve_many=backend.solve_many)
+        pairs = self._suggestions(need_list, table, score, chosen)
         pairs.sort(key=lambda s: -s.score)
-        return Assignment(pairs, why_unmatched(need_list, table, score, chosen, min_score, self.resources_))
+        return Assignment(pairs, why_unmatched(need_list, table, score, chosen, min_score, self.index_.resources))
 
     def score_pairs(self, needs: Iterable[NeedLike], resources: Iterable[ResourceLike]) -> np.ndarray:
         """Score of needs[i] with resources[i], for pairs chosen by the caller."""
@@ -393,14 +321,13 @@ class Matcher:
         embedding terms of `projection` (a learned scorer's) when given."""
         self._check_fitted()
         # Pairs may repeat a need or a resource, so ids need not be unique here.
-        need_list, need_cols, need_vectors = self._prepare(needs, unique=False)
-        resource_list = _parse_all(resources, parse_resource, "resources", unique=False)
+        need_list, need_cols, need_vectors = self._prepare(needs, self._backend(None), unique=False)
+        resource_list = parse_all(resources, parse_resource, "resources", unique=False)
         if len(resource_list) != len(need_list):
             raise ValueError(f"resources: expected {len(need_list)} records, one per need, got {len(resource_list)}")
-        resource_vectors = self._vectors(resource_list)
         rows = np.arange(len(need_list))
-        return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors, resource_vectors,
-                             rows, rows, self.grid_map_, projection)
+        return pair_features(need_cols, columns(resource_list, self.grid_map_), need_vectors,
+                             self._vectors(resource_list), rows, rows, self.grid_map_, projection)
 
     def pair_embeddings(self, needs: Sequence[Need], resources: Sequence[Resource]
                         ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -409,35 +336,15 @@ class Matcher:
             return None
         return self.embed(needs), self.embed(resources)
 
-    def indexed(self, resource_id: str) -> Resource | None:
-        """The resource as the index holds it now, or None when it is not indexed."""
-        row = self._resource_row.get(resource_id) if self.resources_ is not None else None
-        return self.resources_[row] if row is not None else None
-
-    def same_text(self, old: Resource, new: Resource) -> bool:
-        """Whether a write leaves a resource's vectors and ring position as they were (no re-tokenizing)."""
-        return _same_place_and_text(old, new)
-
-    def out_of_vocabulary(self, records: Iterable[NeedLike | ResourceLike]) -> tuple[int, int]:
-        """(unknown, total) word tokens of these records against the fitted vocabulary.
-
-        A growing unknown share means new posts use words the index cannot see: time to refit.
-        """
-        self._check_fitted()
-        parsed = [r if isinstance(r, Need | Resource) else parse_need(r) for r in records]
-        vocabulary = self.vectorizer_.word_.vocabulary_
-        tokens = [t for toks in self._texts(parsed)[0] for t in toks]
-        return sum(t not in vocabulary for t in tokens), len(tokens)
-
     # ------------------------------------------------------------ index edits
-    # Edits never change an array in place: each replaces the attributes it changes, so a shallow copy
-    # of a matcher (copy.copy) taken before an edit keeps answering exactly as it did.
+    # Edits never change an index in place (see matcher.index): a shallow copy of a matcher (copy.copy)
+    # taken before an edit keeps answering exactly as it did.
     def add(self, resources: Iterable[ResourceLike]) -> Matcher:
         """Index more resources with the fitted vocabulary (no refit); ids must be new."""
         self._check_fitted()
-        new = _parse_all(resources, parse_resource, "resources")
+        new = parse_all(resources, parse_resource, "resources")
         for number, record in enumerate(new, start=1):
-            if record.id in self._resource_row:
+            if record.id in self.index_:
                 raise RecordError("id", "an id not already indexed", record.id, source="resources", record=number)
         return self.update(new)
 
@@ -445,7 +352,7 @@ class Matcher:
         """Drop resources from the index by id; unknown ids are an error and nothing is removed."""
         self._check_fitted()
         ids = [resource_ids] if isinstance(resource_ids, str) else list(resource_ids)
-        unknown = [i for i in ids if i not in self._resource_row]
+        unknown = [i for i in ids if i not in self.index_]
         if unknown:
             raise KeyError(f"resource_ids: expected ids of indexed resources, got unknown {unknown[:5]}")
         return self.update(remove=ids)
@@ -460,121 +367,43 @@ class Matcher:
         Tombstones cost a little memory and search until `compact()` (or a refit) drops them.
         """
         self._check_fitted()
-        saved = _parse_all(resources, parse_resource, "resources")
-        self._check_grids(saved, "resources")
-        records = list(self.resources_)
-        row_of = dict(self._resource_row)
-        in_place: dict[int, Resource] = {}
-        dead: set[int] = {row_of.pop(i) for i in remove if i in row_of}
-        appended: dict[str, Resource] = {}
-        for record in saved:
-            row = row_of.get(record.id)
-            if row is not None and records[row] == record:
-                continue  # indexed as it is: a change feed replaying this process's own write
-            if row is not None and record.status == "open" and _same_place_and_text(records[row], record):
-                in_place[row] = record
-                continue
-            if row is not None:
-                dead.add(row_of.pop(record.id))
-                in_place.pop(row, None)
-            if record.status == "open":
-                appended[record.id] = record  # the last write of an id wins
-            else:
-                appended.pop(record.id, None)
-        if not (in_place or dead or appended):
-            return self
-        for row, record in in_place.items():
-            records[row] = record
-        self._edit_columns(in_place, dead)
-        self.resources_ = records
-        self._resource_row = row_of
-        if dead:
-            self._bury(np.fromiter(sorted(dead), dtype=np.int64))
-        if appended:
-            self._append(list(appended.values()))
+        saved = parse_all(resources, parse_resource, "resources")
+        self.grid_map_.check(saved, "resources")
+        self.index_ = self.index_.update(saved, remove, self._vectors)
         return self
-
-    def _edit_columns(self, in_place: dict[int, Resource], dead: set[int]) -> None:
-        cols = self._resource_columns
-        if not in_place and not dead:
-            return
-        is_open, capacity, left = cols.open.copy(), cols.capacity.copy(), cols.capacity_left.copy()
-        for row, record in in_place.items():
-            is_open[row], capacity[row], left[row] = True, record.capacity, record.capacity_left
-        for row in dead:
-            is_open[row], left[row] = False, 0
-        self._resource_columns = cols._replace(open=is_open, capacity=capacity, capacity_left=left)
-        if self._shards is not None:  # the vectors stay: each shard keeps its search caches
-            n = len(self.resources_)
-            self._shards = [shard.with_columns(sh.take_columns(self._resource_columns, part, n))
-                            for shard, part in zip(self._shards, self.shard_bounds_, strict=True)]
-
-    def _bury(self, rows: np.ndarray) -> None:
-        """Tombstones: the rows' vectors become zero, so no search returns them ahead of a live row."""
-        keep = np.ones(len(self.resources_))
-        keep[rows] = 0.0
-        vectors = self.resource_vectors_
-        scale = sp.diags(keep).tocsr()
-        dense = None
-        if vectors.dense is not None:
-            dense = vectors.dense.copy()
-            dense[rows] = 0.0
-        self.resource_vectors_ = Vectors((scale @ vectors.word).tocsr(), (scale @ vectors.char).tocsr(), dense)
-        self._derived()
-
-    def _append(self, new: list[Resource]) -> None:
-        vectors, old = self._vectors(new), self.resource_vectors_
-        dense = None if old.dense is None else np.vstack([old.dense, vectors.dense])
-        start = len(self.resources_)
-        self.resources_ = self.resources_ + new
-        self._resource_row = {**self._resource_row, **{r.id: start + i for i, r in enumerate(new)}}
-        added = columns(new, self.grid_map_)
-        self._resource_columns = Columns(*(a + b if isinstance(a, list) else np.concatenate([a, b])
-                                           for a, b in zip(self._resource_columns, added, strict=True)))
-        self.resource_vectors_ = Vectors(sp.vstack([old.word, vectors.word]).tocsr(),
-                                         sp.vstack([old.char, vectors.char]).tocsr(), dense)
-        self._derived()
-
-    def _derived(self) -> None:
-        """Drop the shards built from the old vectors; they are cut again on first use."""
-        self._shards = None
-
-    @property
-    def tombstones_(self) -> int:
-        """Rows that edits retired and that still take space until compact() or a refit."""
-        self._check_fitted()
-        return len(self.resources_) - len(self._resource_row)
-
-    @property
-    def n_resources_(self) -> int:
-        """Resources a need can be paired with now (tombstones not counted)."""
-        self._check_fitted()
-        return len(self._resource_row)
 
     def compact(self) -> Matcher:
         """Drop the tombstones, renumbering the rows (a refit does this too)."""
         self._check_fitted()
-        if self.tombstones_:
-            keep = np.array(sorted(self._resource_row.values()), dtype=np.int64)
-            self._index([self.resources_[i] for i in keep], self.resource_vectors_.rows(keep))
+        self.index_ = self.index_.compact()
         return self
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Save as JSON + .npz (no pickle); refuses to replace an existing save unless asked."""
         self._check_fitted()
-        matcher = copy.copy(self).compact() if self.tombstones_ else self  # tombstones are not saved
-        return storage.save_matcher(matcher, Path(path), overwrite=overwrite)
+        index = self.index_.compact()  # tombstones are not saved
+        settings = {k: v for k, v in self.get_params().items() if k not in NOT_SAVED}
+        embeddings = None
+        if self.embeddings_ is not None:
+            arrays = self.embeddings_.arrays()
+            embeddings = (arrays["keys"], arrays["vectors"])
+        state = storage.MatcherState(settings, self.tokenizer_, self.vectorizer_, self.scorer_, self.grid_map_,
+                                     index.resources, index.vectors, embeddings)
+        return storage.save(state, Path(path), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> Matcher:
-        return storage.load_matcher(cls, Path(path))
-
-
-def _same_place_and_text(old: Resource, new: Resource) -> bool:
-    """Whether a write leaves a resource's vectors and ring position as they were."""
-    return (record_text(old) == record_text(new) and old.grid == new.grid and old.side == new.side
-            and old.category == new.category and old.lat == new.lat and old.lon == new.lon)
+        """A saved matcher, as it was fitted; its scoring model is the one saved with it."""
+        state = storage.load(Path(path))
+        matcher = cls(**state.settings, model_dir=path)
+        matcher.tokenizer_, matcher.vectorizer_, matcher.scorer_ = state.tokenizer, state.vectorizer, state.scorer
+        matcher.grid_map_ = state.grid_map
+        matcher._start_encoder()
+        if matcher.embeddings_ is not None and state.embeddings is not None:
+            matcher.embeddings_.load_arrays(*state.embeddings)
+        matcher._index(state.resources, state.vectors)
+        return matcher
 
 
 def _positive(value: int, name: str) -> int:

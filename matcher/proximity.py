@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,15 @@ class GridMap:
                     raise RecordError("parent", "a parent chain without a cycle", grid.parent, record=number)
                 seen.add(parent.id)
                 parent = self.grids.get(parent.parent)
+
+    def check(self, records: Sequence[Any], what: str) -> None:
+        """Refuse a record whose grid is not in the list; without a grid list, grids are compared by id alone."""
+        if not self.grids:
+            return
+        for number, record in enumerate(records, start=1):
+            if record.grid and record.grid not in self.grids:
+                raise RecordError("grid", "the id of a grid in the grid list", record.grid, source=what,
+                                  record=number)
 
     def __contains__(self, gid: str) -> bool:
         return gid in self.grids

@@ -12,7 +12,9 @@ from matcher.features import FEATURES, FeatureTable
 from matcher.proximity import RING_LABELS
 from matcher.records import Need, Resource
 from matcher.rows import RowEntries, entry_rows
+from matcher.suggestion import Suggestion
 from matcher.surface import find_surface
+from matcher.texts import original_text
 from matcher.tokenize import REASON_STOPWORDS, read_stopwords
 
 _WORD, _CATEGORY, _SEMANTIC = (FEATURES.index(name) for name in ("word_cosine", "category_match", "semantic_cosine"))
@@ -123,3 +125,28 @@ def why_unmatched(needs: list[Need], table: FeatureTable, score: np.ndarray, cho
             lost = [f"{resources[r].id}→{taken_by[int(r)]}" for r in table.resource_row[mine] if int(r) in taken_by]
             out[need.id] = "capacity_taken: its candidates' capacity went to better pairs (" + ", ".join(lost[:3]) + ")"
     return out
+
+
+def suggestions(needs: Sequence[Need], resources: Sequence[Resource], table: FeatureTable, score: np.ndarray,
+                rows: np.ndarray | None, terms: Sequence[str],
+                variants: Callable[[str], list[str]]) -> list[Suggestion]:
+    """Suggestions of the table's `rows`, in that order (None: every row as it stands), with their reasons.
+
+    `resources` are the index's rows, `terms` the words of its columns, `variants` the tokenizer's forms of
+    a word (to find it as written)."""
+    if rows is None:
+        rows = np.arange(len(score))
+        sub = table
+    else:
+        sub = table.take(rows)
+    # A few spare terms: filler words among the heaviest are dropped before naming TOP_TERMS.
+    shared = shared_terms(sub.word_product, terms, top=2 * TOP_TERMS)
+    paired = [resources[r] for r in sub.resource_row]
+    quoted = as_written(shared, [original_text(needs[n]) for n in sub.need_row], [original_text(r) for r in paired],
+                        variants)
+    reasons = explain(sub, quoted, [r.category for r in paired], [r.capacity_left for r in paired])
+    features = sub.as_dicts()
+    return [
+        Suggestion(needs[n].id, paired[i].id, round(float(score[rows[i]]), 6), features[i], reasons[i], quoted[i])
+        for i, n in enumerate(sub.need_row)
+    ]

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -277,3 +277,21 @@ def parse_grid(raw: Mapping[str, Any] | Grid) -> Grid:
         parent=_id(raw, "parent", required=False),
         street=_text(raw, "street", MAX_TITLE_CHARS),
     )
+
+
+def parse_all(records: Iterable, parse: Callable[[Any], Any], what: str, *, unique: bool = True) -> list:
+    """Parse every record of a list, the error naming the list and the record's number; ids unique unless
+    told (pairs chosen by a caller may repeat a need or a resource)."""
+    if isinstance(records, str | bytes | Mapping):
+        raise TypeError(f"{what}: expected a sequence of records, got {type(records).__name__}")
+    parsed, seen = [], set()
+    for number, raw in enumerate(records, start=1):
+        try:
+            record = parse(raw)
+        except RecordError as exc:
+            raise exc.located(what, number) from None
+        if unique and record.id in seen:
+            raise RecordError("id", f"an id unique in {what}", record.id, source=what, record=number)
+        seen.add(record.id)
+        parsed.append(record)
+    return parsed

@@ -40,6 +40,21 @@ class Found(NamedTuple):
     kind: np.ndarray
 
 
+class SearchPlan(NamedTuple):
+    """What a chunk of needs is searched and scored with: the same whether the shards are here or on a cluster."""
+
+    shards: Sequence[ResourceShard]
+    bounds: list[slice]  # row range of each shard
+    n_resources: int  # rows of the whole index, tombstones included
+    top: int  # candidates kept per need and kind of search (the pool, or k when larger)
+    k: int  # scored pairs kept per need
+    nearby_limit: int
+    sides: str
+    same_category: bool
+    scorer: Any
+    approximate: bool = False  # one need's search may use the HNSW graph (Matcher.top_k only)
+
+
 class NeedChunk(NamedTuple):
     """A chunk of needs as the shards see it: their columns and vectors."""
 
@@ -248,6 +263,18 @@ def finish(tables: Sequence[FeatureTable], scorer: Any, k: int) -> tuple[Feature
     score = scorer.score(table.values, terms=table.terms)
     best = top_per_need(table.need_row, score, k)
     return table.take(best), score[best]
+
+
+def chunk_table(plan: SearchPlan, needs: NeedChunk) -> tuple[FeatureTable, np.ndarray]:
+    """One chunk through the shards in this process: search each, merge per need, features per shard, score,
+    best k (a cluster runs the same steps as separate tasks where the shards are)."""
+    found = [shard.found(needs, plan.top, plan.nearby_limit, scored=len(plan.shards) > 1,
+                         approximate=plan.approximate) for shard in plan.shards]
+    pairs = best_per_need(found, plan.top, plan.nearby_limit, plan.n_resources)
+    projection = plan.scorer.projection
+    tables = [shard.table(needs, part, sides=plan.sides, same_category=plan.same_category, projection=projection)
+              for shard, part in zip(plan.shards, split(pairs, plan.bounds), strict=True)]
+    return finish(tables, plan.scorer, plan.k)
 
 
 def top_per_need(need_row: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:

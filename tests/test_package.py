@@ -51,3 +51,45 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout_runs_the_demo(tmp_
                             "templates.get_template('queue.html') is not None)"],
                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert files == ["True", "True", "True"]
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The matcher modules a module names at its top, type-checking imports included (a circle there is
+    still two modules that each need the other); imports inside functions are not counted."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    nodes = [n for top in tree.body for n in (top.body if isinstance(top, ast.If) else [top])]
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "matcher":
+            found.add(node.module)
+            # `from matcher import shards` names a module too
+            found.update(f"matcher.{a.name}" for a in node.names if (ROOT / "matcher" / f"{a.name}.py").exists())
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("matcher."))
+    return found - {"matcher"}
+
+
+def test_the_engine_has_no_import_circle():
+    graph = {f"matcher.{p.stem}": _module_imports(p) for p in (ROOT / "matcher").glob("*.py") if p.stem != "__init__"}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, "import circle: " + " → ".join([*path[path.index(module):], module])
+        if module in done:
+            return
+        for imported in sorted(graph.get(module, ())):
+            visit(imported, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert "matcher.pipeline" not in graph["matcher.storage"] | graph["matcher.index"] | graph["matcher.batch"]
+
+
+def test_saving_and_loading_do_not_need_the_matcher():
+    # Alone in a fresh interpreter: importing the storage module must not pull the pipeline in behind it.
+    code = ("import sys, matcher.storage, matcher.index, matcher.distributed; "
+            "assert 'matcher.pipeline' not in sys.modules, sorted(m for m in sys.modules if m.startswith('matcher'))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

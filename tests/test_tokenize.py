@@ -1,8 +1,8 @@
 import pytest
 
 from matcher.normalize import normalize
-from matcher.pipeline import record_text
 from matcher.records import parse_need
+from matcher.texts import record_text
 from matcher.tokenize import DEFAULT_SYNONYMS, Tokenizer, read_dictionary, read_synonyms
 
 
