@@ -15,7 +15,8 @@ from matcher import candidates as cand
 from matcher import shards as sh
 from matcher.assign import Component, solve_component
 from matcher.columns import Columns
-from matcher.encode import EmbeddingCache, Encoder, embed
+from matcher.encode import EmbeddingCache, Encoder
+from matcher.encode import encode_missing as encode_here
 from matcher.features import FeatureTable, pair_features
 from matcher.shards import NeedChunk, SearchPlan
 from matcher.vectorize import Vectors
@@ -43,7 +44,7 @@ class LocalBackend:
     def encode_missing(self, texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache) -> int:
         """Encode the texts the cache lacks, here; returns how many were encoded."""
         before = len(cache)
-        embed(texts, encoder, cache, progress=self.progress)
+        encode_here(texts, encoder, cache, progress=self.progress)  # no matrix: the Matcher gathers its own
         return len(cache) - before
 
     def candidate_tables(self, plan: SearchPlan, slices: Sequence[slice], needs: NeedChunk,

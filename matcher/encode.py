@@ -193,9 +193,10 @@ class EmbeddingCache:
         self.put([k.decode("ascii") for k in keys.tolist()], vectors, fresh=False)
 
 
-def embed(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache, *, progress: bool = False,
-          chunk: int = ENCODE_CHUNK) -> np.ndarray:
-    """Embeddings of normalized `texts`, from the cache where known; the rest encoded in chunks.
+def encode_missing(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache, *, progress: bool = False,
+                   chunk: int = ENCODE_CHUNK) -> list[str]:
+    """Encode into the cache the normalized `texts` it lacks, each distinct text once, in chunks; returns the
+    texts' cache keys.
 
     Each chunk enters the cache as soon as it is encoded, so an interrupted encode of a large list
     resumes where it stopped.
@@ -216,6 +217,13 @@ def embed(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache, *, prog
         for start in starts:
             part = todo[start:start + chunk]
             cache.put([k for k, _ in part], encoder.encode([t for _, t in part]))
+    return keys
+
+
+def embed(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache, *, progress: bool = False,
+          chunk: int = ENCODE_CHUNK) -> np.ndarray:
+    """Embeddings of normalized `texts`, from the cache where known; the rest encoded first (encode_missing)."""
+    keys = encode_missing(texts, encoder, cache, progress=progress, chunk=chunk)
     out = np.empty((len(keys), cache.dim), dtype=np.float32)
     for i, key in enumerate(keys):
         out[i] = cache.get(key)
