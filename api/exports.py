@@ -1,5 +1,6 @@
 """Excel (XLSX) exports of the lists and the figures: Chinese headers, titles beside ids, widths that
-fit, a frozen header row, written with openpyxl."""
+fit, a frozen header row, written with openpyxl. Cells come from matcher.writers.xlsx_cells, the one rule
+for every spreadsheet the project writes: text is a string cell, never a formula."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from api import labels
+from matcher.writers import xlsx_cells
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Most a cell is widened to (characters); longer text wraps in Excel when the user asks.
@@ -44,12 +46,12 @@ def workbook(sheets: Sequence[Sheet]) -> bytes:
     for sheet in sheets:
         ws = book.create_sheet(sheet.title[:31])
         keys = [key for key, _ in sheet.columns]
-        ws.append([header for _, header in sheet.columns])
+        ws.append(xlsx_cells(ws, [header for _, header in sheet.columns]))
         widths = [_width(header) for _, header in sheet.columns]
         count = 0
         for row in sheet.rows:
             values = [_cell(row.get(key)) for key in keys]
-            ws.append(values)
+            ws.append(xlsx_cells(ws, values))
             widths = [max(w, _width(v)) for w, v in zip(widths, values, strict=True)]
             count += 1
             if count >= MAX_ROWS:
@@ -93,11 +95,13 @@ def xlsx_response(sheets: Sequence[Sheet], filename: str) -> Response:
 GRID_COLUMNS = [("id", "网格编号"), ("name", "网格名称"), ("kind", "类型"), ("parent", "上级网格"), ("street", "街道")]
 NEED_COLUMNS = [("id", "需求编号"), ("title", "需求标题"), ("description", "说明"), ("category", "类别"),
                 ("grid", "网格编号"), ("grid_name", "网格名称"), ("street", "街道"), ("side", "发布方"),
-                ("deadline", "截止日期"), ("ring", "匹配范围"), ("status", "状态"), ("escalated", "已上报"),
+                ("lat", "纬度"), ("lon", "经度"), ("deadline", "截止日期"), ("ring", "匹配范围"), ("status", "状态"),
+                ("escalated", "已上报"),
                 ("created_at", "发布时间")]
 RESOURCE_COLUMNS = [("id", "资源编号"), ("title", "资源标题"), ("description", "说明"), ("category", "类别"),
                     ("grid", "网格编号"), ("grid_name", "网格名称"), ("street", "街道"), ("side", "提供方"),
-                    ("capacity", "容量"), ("taken", "已占用"), ("status", "状态"), ("created_at", "发布时间")]
+                    ("lat", "纬度"), ("lon", "经度"), ("capacity", "容量"), ("taken", "已占用"), ("status", "状态"),
+                    ("created_at", "发布时间")]
 SUGGESTION_COLUMNS = [("id", "配对编号"), ("need_id", "需求编号"), ("need_title", "需求标题"),
                       ("resource_id", "资源编号"), ("resource_title", "资源标题"), ("score", "评分"),
                       ("status", "状态"), ("reasons", "推荐理由"), ("model_version", "模型版本"),

@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         db.dispose()
 
     app = FastAPI(title="Duijie (对接)", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  default_response_class=SafeJSONResponse,
                   description="Pairs needs (需求) with resources (资源) and keeps the projects list (项目清单).")
     app.openapi = lambda: _openapi(app)
     app.state.settings = settings
@@ -197,29 +198,29 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         code = DOMAIN_STATUS[type(exc)]
         if request.url.path.startswith("/review"):
             return _error_page(request, code, exc.zh or exc.message)
-        return JSONResponse({"detail": exc.message}, status_code=code)
+        return SafeJSONResponse({"detail": exc.message}, status_code=code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The input is echoed to say what came, but never a value JSON cannot carry (NaN, Infinity) and
         # never more than a line of it: a 200 MB body is not sent back.
-        return JSONResponse({"detail": jsonable_encoder([_echo_safe(e) for e in exc.errors()[:50]])},
+        return SafeJSONResponse({"detail": jsonable_encoder([_echo_safe(e) for e in exc.errors()[:50]])},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(RecordError)
     async def _record_error(_: Request, exc: RecordError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return SafeJSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        return JSONResponse({"detail": "the change conflicts with stored data (a duplicate or a full resource)"},
+        return SafeJSONResponse({"detail": "the change conflicts with stored data (a duplicate or a full resource)"},
                             status_code=status.HTTP_409_CONFLICT)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
         # Schemas bound every field to its column; this is the last guard if one slips through.
         log.warning("value refused by the database: %s", exc.orig)
-        return JSONResponse({"detail": f"a value does not fit the database: {str(exc.orig).splitlines()[0]}"},
+        return SafeJSONResponse({"detail": f"a value does not fit the database: {str(exc.orig).splitlines()[0]}"},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(OperationalError)
@@ -228,7 +229,7 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         # Lock waits past the busy timeout, deadlocks, a lost connection or every pooled connection in
         # use: the request changed nothing, so the client may simply try again.
         log.warning("database busy: %s", exc)
-        return JSONResponse({"detail": "the database is busy; retry shortly"},
+        return SafeJSONResponse({"detail": "the database is busy; retry shortly"},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
 
     return app
@@ -281,6 +282,15 @@ def _error_page(request: Request, code: int, message: object):
 
 # How much of a refused value a validation error echoes back.
 ECHO_CHARS = 200
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that always encodes: a lone surrogate a client sent (valid in a JSON string, not in UTF-8)
+    comes back as U+FFFD wherever it is echoed, instead of failing the response with a 500."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+            "utf-8", errors="surrogatepass").decode("utf-8", errors="replace").encode("utf-8")
 
 
 def _echo_safe(error: dict) -> dict:

@@ -36,8 +36,11 @@ Side = Literal[("", *accepted_values(SIDES, SIDE_ALIASES))]  # type: ignore[vali
 GridKind = Literal[accepted_values(GRID_KINDS, KIND_ALIASES)]  # type: ignore[valid-type]
 Ring = Literal[accepted_values(RINGS, RING_ALIASES)]  # type: ignore[valid-type]
 RejectReason = Literal[REJECT_REASONS]
-Lat = Annotated[float, Field(ge=-90, le=90)]
-Lon = Annotated[float, Field(ge=-180, le=180)]
+# Numbers in a body must be JSON numbers: strict refuses true/false (else stored as 1.0/0.0) and numeric
+# strings ("2"), which a client sending them has mixed up a field. Query parameters are text by nature and
+# stay lax; spreadsheet cells are read by matcher.records, which takes "2" from a CSV as 2.
+Lat = Annotated[float, Field(ge=-90, le=90, strict=True)]
+Lon = Annotated[float, Field(ge=-180, le=180, strict=True)]
 
 T = TypeVar("T")
 
@@ -90,7 +93,7 @@ class NeedCreate(_ListedCreate):
 
 
 class ResourceCreate(_ListedCreate):
-    capacity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    capacity: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 1
 
 
 class _ListedUpdate(Strict):
@@ -109,7 +112,7 @@ class NeedUpdate(_ListedUpdate):
 
 
 class ResourceUpdate(_ListedUpdate):
-    capacity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    capacity: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] | None = None
 
 
 class NeedPublic(NeedCreate):
@@ -146,7 +149,7 @@ class UploadResult(BaseModel):
 class MatchRequest(Strict):
     need: NeedCreate | None = None
     need_id: Id | None = None
-    k: Annotated[int, Field(ge=1, le=100)] = 10
+    k: Annotated[int, Field(ge=1, le=100, strict=True)] = 10
 
     @model_validator(mode="after")
     def _one_need(self) -> MatchRequest:
@@ -182,8 +185,8 @@ class BatchRequest(Strict):
     street: Short | None = None
     category: Short | None = None
     side: Side | None = None
-    k: Annotated[int, Field(ge=1, le=100)] = 10
-    min_score: Annotated[float, Field(ge=0, le=1)] | None = None
+    k: Annotated[int, Field(ge=1, le=100, strict=True)] = 10
+    min_score: Annotated[float, Field(ge=0, le=1, strict=True)] | None = None
 
 
 class BatchJobPublic(BaseModel):

@@ -21,12 +21,33 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from api.search import search_text
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class UTCTime(TypeDecorator):
+    """A moment stored in UTC and read back with its zone on every backend.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite keeps none and hands back naive datetimes, which the
+    API then wrote without a zone while writes answered with one. Written: converted to UTC; read: UTC
+    attached when the backend dropped it.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None or value.tzinfo is None:
+            return value  # naive: the service's own UTC
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        return None if value is None else aware(value)
 
 
 def aware(moment: dt.datetime) -> dt.datetime:
@@ -45,8 +66,8 @@ class GridRow(Base):
     kind: Mapped[str] = mapped_column(String(10), default="point")
     parent: Mapped[str] = mapped_column(String(200), default="")
     street: Mapped[str] = mapped_column(String(500), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, onupdate=now)
 
 
 class _Listed:
@@ -63,8 +84,8 @@ class _Listed:
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
     # The title as search reads it (api/search.py): kept by the listeners below, whatever writes the row.
     search_text: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, onupdate=now)
 
 
 class NeedRow(_Listed, Base):
@@ -72,7 +93,7 @@ class NeedRow(_Listed, Base):
     deadline: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     ring: Mapped[str] = mapped_column(String(10), default="street")
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
 
 
 class ResourceRow(_Listed, Base):
@@ -96,7 +117,7 @@ class SuggestionRow(Base):
     model_version: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     origin: Mapped[str] = mapped_column(String(200), default="match")  # "match" or "batch:<job id>"
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
 
 
 class ReviewRow(Base):
@@ -109,7 +130,7 @@ class ReviewRow(Base):
     reason: Mapped[str] = mapped_column(String(20), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
 
 
 class ProjectRow(Base):
@@ -124,9 +145,9 @@ class ProjectRow(Base):
     # How it ended: resolved, partial or unresolved (解决/部分解决/未解决); satisfaction 1-5 when asked.
     resolution: Mapped[str] = mapped_column(String(12), default="")
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, onupdate=now)
 
 
 class ApiKeyRow(Base):
@@ -138,8 +159,8 @@ class ApiKeyRow(Base):
     grids: Mapped[list] = mapped_column(JSON, default=list)
     streets: Mapped[list] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
 
 
 class AuditRow(Base):
@@ -151,7 +172,7 @@ class AuditRow(Base):
     entity: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, index=True)
 
 
 class BatchJobRow(Base):
@@ -163,8 +184,8 @@ class BatchJobRow(Base):
     result: Mapped[dict] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
 
 
 class EmbeddingRow(Base):
@@ -174,7 +195,7 @@ class EmbeddingRow(Base):
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     model: Mapped[str] = mapped_column(String(40), index=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, index=True)
 
 
 class SettingRow(Base):
@@ -200,7 +221,7 @@ class IndexEventRow(Base):
     kind: Mapped[str] = mapped_column(String(20), default="")  # created, updated, closed, capacity, escalated
     origin: Mapped[str] = mapped_column(String(64), default="")  # the service process that wrote it; "" elsewhere
     claimed_by: Mapped[str] = mapped_column(String(64), default="")  # who matches a need written elsewhere
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, index=True)
 
 
 class WebSessionRow(Base):
@@ -210,9 +231,9 @@ class WebSessionRow(Base):
     __tablename__ = "web_sessions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a random token, carried in the signed cookie
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
 
 
 class ProjectNoteRow(Base):
@@ -224,7 +245,7 @@ class ProjectNoteRow(Base):
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
 
 
 class OutboxRow(Base):
@@ -235,11 +256,11 @@ class OutboxRow(Base):
     webhook_id: Mapped[str] = mapped_column(String(40), unique=True)  # the webhook-id header, same on retries
     type: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)  # the exact JSON bytes signed and sent
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, delivered, dead
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (Index("ix_webhook_outbox_due", "status", "next_attempt_at"),)
 
@@ -255,8 +276,8 @@ class ScheduleRunRow(Base):
     worker: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(10), default="running")  # running, done, failed
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
     __table_args__ = (UniqueConstraint("job", "slot", name="uq_schedule_runs_job_slot"),)
 
 

@@ -13,9 +13,13 @@ from typing import Any, NamedTuple
 from charset_normalizer import from_bytes
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
-from matcher.records import Grid, Need, Resource, parse_grid, parse_need, parse_resource
+from matcher.records import Grid, Need, Resource, headers_for, parse_grid, parse_need, parse_resource
 
 FORMATS = (".jsonl", ".csv", ".xlsx")
+# What a CSV cell that would start a formula begins with (see matcher.writers, which guards them).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Columns holding ids, under any header: Excel stores an id typed as a number as a float.
+ID_COLUMNS = frozenset(h for field in ("id", "grid", "parent", "need", "resource") for h in headers_for(field))
 # Far above any real list; a file past this is a mistake (a log, a dump), not a list.
 MAX_FILE_BYTES = 512 * 1024 * 1024
 PARSERS: dict[str, Callable[[Any], Need | Resource | Grid]] = {
@@ -81,13 +85,27 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
             yield number, RecordError("record", "one JSON object per line", line, shown=f"invalid JSON ({exc.msg})")
 
 
+def _check_header(header: list[str], key: str, where: str = "") -> None:
+    accepted = headers_for(key)
+    if not any(name in accepted for name in header):
+        raise LoadError(f"expected a header row with an {key!r} column ({' / '.join(accepted)}){where}, "
+                        f"got {header!r}")
+
+
+def csv_value(value: str) -> str:
+    """A CSV cell as it was before export: the one apostrophe matcher.writers puts before a formula start."""
+    if value.startswith("'") and value.lstrip("'").startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
 def _csv_rows(text: str, key: str) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or key not in [f.strip() for f in reader.fieldnames]:
-        raise LoadError(f"expected a header row with an {key!r} column, got {reader.fieldnames!r}")
+    _check_header([csv_value(f).strip() for f in reader.fieldnames or []], key)
     for row in reader:
         if any((value or "").strip() for value in row.values() if isinstance(value, str)):
-            yield reader.line_num, {(k or "").strip(): v for k, v in row.items() if k is not None}
+            yield reader.line_num, {csv_value(k or "").strip(): csv_value(v) if isinstance(v, str) else v
+                                    for k, v in row.items() if k is not None}
 
 
 def _xlsx_rows(data: bytes, key: str) -> Iterator[tuple[int, Any]]:
@@ -99,14 +117,13 @@ def _xlsx_rows(data: bytes, key: str) -> Iterator[tuple[int, Any]]:
         raise LoadError(f"expected an Excel .xlsx workbook, got unreadable content ({exc})") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    if key not in header:
-        raise LoadError(f"expected a header row with an {key!r} column in the first sheet, got {header!r}")
+    _check_header(header, key, " in the first sheet")
     for number, values in enumerate(rows, start=2):
         if any(v is not None and str(v).strip() for v in values):
             record = {name: value for name, value in zip(header, values, strict=False) if name}
             # Excel stores ids typed as numbers as floats: 101 must stay "101", not "101.0".
-            for name in ("id", "grid", "parent", "need", "resource"):
-                if isinstance(record.get(name), float) and record[name].is_integer():
+            for name in ID_COLUMNS.intersection(record):
+                if isinstance(record[name], float) and record[name].is_integer():
                     record[name] = int(record[name])
             yield number, record
     book.close()

