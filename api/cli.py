@@ -145,10 +145,34 @@ class SettingsError(Exception):
         super().__init__("; ".join(lines))
 
 
+class MissingDatabaseError(SettingsError):
+    """A SQLite URL naming a file that is not there: opening it would make a new, empty database."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        Exception.__init__(self, f"数据库文件不存在：{path}（数据库地址 {url}，"
+                                 f"相对路径从当前文件夹 {Path.cwd()} 算起）。"
+                                 "请在服务所在的文件夹运行，或用 --database-url / DUIJIE_DATABASE_URL 指明；"
+                                 "新数据库只由 duijie serve 建立。"
+                                 f" (database file not found: {path}; only `duijie serve` creates one)")
+
+
+def existing_sqlite(url: str) -> None:
+    """Refuse a SQLite URL whose file is missing (every command but serve and demo)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.exists():
+            raise MissingDatabaseError(path.resolve(), url)
+
+
 def _sessions(args: argparse.Namespace):
     from api.db import make_engine, make_sessions, migrate
 
-    engine = make_engine(_settings(args).database_url)
+    url = _settings(args).database_url
+    existing_sqlite(url)
+    engine = make_engine(url)
     migrate(engine)
     return make_sessions(engine)
 
