@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matcher import cli as engine_cli
+from matcher.messages import report_error
 from matcher.threads import limit_blas
 
 
@@ -259,7 +260,7 @@ def _keys(args: argparse.Namespace) -> int:
             try:
                 row, plain = create_key(session, args.role, grids, args.note, streets)
             except ValueError as exc:
-                print(f"duijie: error: {exc}", file=sys.stderr)
+                report_error(exc)
                 return 2
             audit.record(session, (None, "cli"), "create", "key", row.id, {"role": row.role, "grids": grids,
                                                                              "streets": streets})
@@ -276,7 +277,7 @@ def _keys(args: argparse.Namespace) -> int:
             try:
                 revoke_key(session, args.key_id)
             except LookupError as exc:
-                print(f"duijie: error: {exc}", file=sys.stderr)
+                report_error(exc)
                 return 1
             audit.record(session, (None, "cli"), "revoke", "key", args.key_id)
             print(f"key {args.key_id} revoked")
@@ -301,7 +302,7 @@ def _import(args: argparse.Namespace) -> int:
     try:
         loaded = load_list(args.file, args.kind, skip_invalid=args.skip_invalid, grid_ids=grid_ids)
     except (LoadError, InvalidRecordsError, OSError) as exc:
-        print(f"duijie: error: {exc}", file=sys.stderr)
+        report_error(exc)
         return 1
     defaults = {"ring": settings.initial_ring} if args.kind == "needs" else {}
     with sessions() as session:
@@ -309,7 +310,7 @@ def _import(args: argparse.Namespace) -> int:
             created = Writes(sessions).create_many(session, args.kind, [row_fields(r) for r in loaded.records],
                                                    Principal(None, "admin", frozenset()), defaults)
         except DomainError as exc:
-            print(f"duijie: error: {exc.message}", file=sys.stderr)
+            report_error(exc)
             return 1
     for problem in loaded.skipped:
         print(f"skipped: {problem}")
@@ -394,7 +395,7 @@ def _train(args: argparse.Namespace) -> int:
                        shown_weight=args.shown_weight, eval_history=held, min_score=args.min_score, c=args.c,
                        matcher=matcher)
     except (ValueError, LookupError, OSError) as exc:
-        print(f"duijie: error: {exc}", file=sys.stderr)
+        report_error(exc)
         return 1
     name = args.name or dt.datetime.now().strftime("v%Y%m%d-%H%M%S")
     scorer = result.scorer
@@ -411,7 +412,7 @@ def _train(args: argparse.Namespace) -> int:
         path = registry.save(settings.models_dir, name, scorer, result.holdout.values, result.holdout.labels,
                              result.holdout.groups, (result.holdout.need_dense, result.holdout.resource_dense))
     except (FileExistsError, ValueError) as exc:
-        print(f"duijie: error: {exc}", file=sys.stderr)
+        report_error(exc)
         return 1
     size = sum(p.stat().st_size for p in path.iterdir())
     counts = result.counts
@@ -467,7 +468,7 @@ def _models(args: argparse.Namespace) -> int:
             print(f"duijie: {exc}", file=sys.stderr)
             return 3
         except (LookupError, ValueError) as exc:
-            print(f"duijie: error: {exc}", file=sys.stderr)
+            report_error(exc)
             return 1
     return 0
 
@@ -484,7 +485,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         first, last = month_bounds(args.month)
     except ValueError as exc:
-        print(f"duijie: error: {exc}", file=sys.stderr)
+        report_error(exc)
         return 2
     if args.out.suffix.lower() != ".xlsx":
         print(f"duijie: error: out: expected a file ending in .xlsx, got {args.out.name!r}", file=sys.stderr)
@@ -508,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return handlers[args.command](args)
         except SettingsError as exc:
-            print(f"duijie: error: {exc}", file=sys.stderr)
+            report_error(exc)
             return 2
     return engine_cli.run(args)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 class DomainError(Exception):
     """A refused operation, with a message that names the record and what was expected."""
 
-    def __init__(self, message: str, *, zh: str | None = None) -> None:
+    def __init__(self, message: str, *, zh: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.zh = zh  # what the review page shows staff, when it differs from the API's words
+        self.zh = zh  # what people read (pages, the API's `message`), when it differs from the API's words
+        self.field = field  # the field at fault, when one is
 
 
 class NotFoundError(DomainError):

@@ -97,7 +97,8 @@ class BatchRunner:
     def start(self, filters: dict[str, Any], k: int, min_score: float | None, principal: Principal) -> BatchJobRow:
         """Start a batch; `min_score` None uses the minimum of the model the batch scores with."""
         if not self._running.acquire():
-            raise ConflictError("a batch match is already running; poll its status first")
+            raise ConflictError("a batch match is already running; poll its status first",
+                                zh="已有一次批量匹配在运行，请等它完成")
         try:
             with self._sessions() as session, session.begin():
                 job = BatchJobRow(id=uuid.uuid4().hex, filters=filters, key_id=principal.key_id)

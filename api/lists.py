@@ -15,6 +15,7 @@ from api.errors import ConflictError, InvalidError, NotFoundError
 from api.principal import Principal, forbid_grid
 from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
 from matcher.errors import RecordError
+from matcher.messages import field_label
 from matcher.proximity import GridMap
 from matcher.records import parse_grid, parse_need, parse_resource
 
@@ -27,8 +28,17 @@ NOT_NULL = {"title", "capacity", "kind", "ring"}
 SERVICE_FIELDS = {"status", "taken", "escalated", "escalated_at", "created_at", "updated_at"}
 
 
-def unprocessable(message: str) -> InvalidError:
-    return InvalidError(message)
+# Each kind of record in Chinese, for the messages staff read.
+ENTITY_ZH = {"need": "需求", "resource": "资源", "grid": "网格"}
+
+
+def unprocessable(message: str, zh: str | None = None, field: str | None = None) -> InvalidError:
+    return InvalidError(message, zh=zh, field=field)
+
+
+def refused(exc: RecordError) -> InvalidError:
+    """A record the engine's checks refused, as the lists' error: its words, its Chinese, its field."""
+    return unprocessable(str(exc), exc.zh, exc.field)
 
 
 def check(kind: str, data: dict[str, Any]):
@@ -36,7 +46,7 @@ def check(kind: str, data: dict[str, Any]):
     try:
         return PARSERS[kind](data)
     except RecordError as exc:
-        raise unprocessable(str(exc)) from None
+        raise refused(exc) from None
 
 
 def row_fields(record) -> dict[str, Any]:
@@ -45,7 +55,7 @@ def row_fields(record) -> dict[str, Any]:
 
 def check_grid(session: Session, grid: str) -> None:
     if grid and session.get(GridRow, grid) is None:
-        raise unprocessable(f"field 'grid': expected the id of a grid in the grid list, got {grid!r}")
+        raise refused(RecordError("grid", "the id of a grid in the grid list", grid))
 
 
 def check_grid_tree(session: Session, changed: dict[str, Any]) -> None:
@@ -55,7 +65,7 @@ def check_grid_tree(session: Session, changed: dict[str, Any]) -> None:
     try:
         GridMap(records)
     except RecordError as exc:
-        raise unprocessable(f"field '{exc.field}': expected {exc.expected}, got {exc.shown}") from None
+        raise refused(RecordError(exc.field, exc.expected, exc.got, shown=exc.shown)) from None
 
 
 def _same(row, fields: dict[str, Any]) -> bool:
@@ -75,7 +85,8 @@ def create(session: Session, kind: str, payload: dict[str, Any], principal: Prin
     if existing is not None:
         if _same(existing, fields):
             return existing, False
-        raise ConflictError(f"{ENTITY[kind]} {record.id!r} already exists with other content; use PATCH to change it")
+        raise ConflictError(f"{ENTITY[kind]} {record.id!r} already exists with other content; use PATCH to change it",
+                            zh=f"{ENTITY_ZH[ENTITY[kind]]} {record.id} 已存在且内容不同；要修改请用编辑（PATCH）")
     if kind == "grids":
         check_grid_tree(session, fields)
     else:
@@ -97,7 +108,8 @@ def _changed(session: Session, kind: str, record_id: str, what: str) -> None:
 def get_or_404(session: Session, kind: str, record_id: str):
     row = session.get(ROWS[kind], record_id)
     if row is None:
-        raise NotFoundError(f"{ENTITY[kind]} {record_id!r} not found")
+        raise NotFoundError(f"{ENTITY[kind]} {record_id!r} not found",
+                            zh=f"没有编号为 {record_id} 的{ENTITY_ZH[ENTITY[kind]]}")
     return row
 
 
@@ -107,11 +119,13 @@ def modify(session: Session, kind: str, record_id: str, changes: dict[str, Any],
     if kind != "grids":
         forbid_grid(principal, row.grid)
     for name in NOT_NULL & {k for k, v in changes.items() if v is None}:
-        raise unprocessable(f"field {name!r}: expected a value (it cannot be cleared), got null")
+        raise unprocessable(f"field {name!r}: expected a value (it cannot be cleared), got null",
+                            zh=f"{field_label(name)}不能清空", field=name)
     merged = {**{c.key: getattr(row, c.key) for c in row.__table__.columns}, **changes, "id": row.id}
     if kind == "resources" and merged["capacity"] < row.taken:
         raise ConflictError(f"field 'capacity': expected at least the {row.taken} needs it already serves, "
-                            f"got {merged['capacity']}")
+                            f"got {merged['capacity']}",
+                            zh=f"容量不能小于已在服务的 {row.taken} 个需求，收到 {merged['capacity']}")
     record = check(kind, merged)
     fields = row_fields(record)
     if kind == "grids":

@@ -10,7 +10,7 @@ import math
 import secrets
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import changes, outbox
 from api.arrivals import Arrivals
@@ -41,6 +42,7 @@ from api.web import templates
 from api.writes import Writes
 from matcher import Matcher
 from matcher.errors import RecordError
+from matcher.messages import field_label, zh
 from matcher.packaged import packaged
 from matcher.scoring import DEFAULT_MODEL_DIR, load_scorer
 from matcher.threads import limit_blas
@@ -185,11 +187,13 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     async def _sign_in(_: Request, exc: review.SignInRequiredError) -> RedirectResponse:
         return RedirectResponse("/review/login", status_code=status.HTTP_303_SEE_OTHER)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException):
+    # Starlette's class: an unknown path's 404 is raised as one, not as FastAPI's subclass.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
         # The review page answers people with a page in their language; the API answers with JSON.
         if request.url.path.startswith("/review"):
-            return _error_page(request, exc.status_code, exc.detail)
+            detail = exc.detail if isinstance(exc.detail, str) else ""
+            return _error_page(request, exc.status_code, zh(detail, "page") or detail)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(DomainError)
@@ -198,18 +202,25 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
         code = DOMAIN_STATUS[type(exc)]
         if request.url.path.startswith("/review"):
             return _error_page(request, code, exc.zh or exc.message)
-        return SafeJSONResponse({"detail": exc.message}, status_code=code)
+        # `detail` keeps the English words clients match on; `code` is stable, `message` is for people.
+        body = {"detail": exc.message, "code": DOMAIN_CODE[type(exc)], "message": exc.zh or exc.message}
+        return SafeJSONResponse(body | ({"field": exc.field} if exc.field else {}), status_code=code)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, exc: RequestValidationError):
+        errors = [_echo_safe(e) for e in exc.errors()[:50]]
+        if request.url.path.startswith("/review"):  # a person typed the address or sent the form: a page
+            return _error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, "；".join(e["message"] for e in errors))
         # The input is echoed to say what came, but never a value JSON cannot carry (NaN, Infinity) and
         # never more than a line of it: a 200 MB body is not sent back.
-        return SafeJSONResponse({"detail": jsonable_encoder([_echo_safe(e) for e in exc.errors()[:50]])},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return SafeJSONResponse({"detail": jsonable_encoder(errors), "code": "invalid_request",
+                                 "message": "；".join(e["message"] for e in errors)},
+                                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(RecordError)
     async def _record_error(_: Request, exc: RecordError) -> JSONResponse:
-        return SafeJSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return SafeJSONResponse({"detail": str(exc), "code": "invalid_field", "field": exc.field, "message": exc.zh},
+                                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -273,6 +284,9 @@ def _openapi(app: FastAPI) -> dict:
 
 DOMAIN_STATUS = {NotFoundError: status.HTTP_404_NOT_FOUND, ConflictError: status.HTTP_409_CONFLICT,
                  ForbiddenError: status.HTTP_403_FORBIDDEN, InvalidError: status.HTTP_422_UNPROCESSABLE_CONTENT}
+# The machine-readable kind of each refusal, stable across wording changes.
+DOMAIN_CODE = {NotFoundError: "not_found", ConflictError: "conflict", ForbiddenError: "forbidden",
+               InvalidError: "invalid"}
 
 
 def _error_page(request: Request, code: int, message: object):
@@ -307,7 +321,19 @@ def _echo_safe(error: dict) -> dict:
                 error["input"] = text[:ECHO_CHARS] + "…"
     if isinstance(error.get("ctx"), dict):  # limits and causes: numbers stay numbers, the rest says itself
         error["ctx"] = {key: value if _plain(value) else str(value) for key, value in error["ctx"].items()}
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "form")]
+    said = zh(str(error.get("type", "")), "pydantic") or str(error.get("msg", ""))
+    limits = {k: v for k, v in (error.get("ctx") or {}).items() if k in ("max_length", "min_length", "ge", "le",
+                                                                          "gt", "lt", "expected")}
+    if limits:
+        said += "（" + "，".join(f"{LIMIT_ZH[k]} {v}" for k, v in limits.items()) + "）"
+    error["message"] = f"{field_label('.'.join(loc))}：{said}" if loc else said
     return error
+
+
+# The limits a validation error names, in Chinese.
+LIMIT_ZH = {"max_length": "最多", "min_length": "至少", "ge": "不小于", "le": "不大于", "gt": "大于", "lt": "小于",
+            "expected": "可选"}
 
 
 def _plain(value: object) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
+from matcher.messages import report_error
 from matcher.packaged import packaged
 from matcher.pipeline import Matcher
 from matcher.readers import load_list
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             return run_match(args, DEMO_DIR / "needs.jsonl", DEMO_DIR / "resources.jsonl", DEMO_DIR / "grids.jsonl")
         return run_match(args, args.needs, args.resources, args.grids)
     except (LoadError, InvalidRecordsError, RecordError, ValueError, FileExistsError) as exc:
-        print(f"duijie: error: {exc}", file=sys.stderr)
+        report_error(exc)
         return 1
 
 

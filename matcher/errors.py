@@ -50,6 +50,18 @@ class RecordError(ValueError):
         prefix = f"{', '.join(where)}: " if where else ""
         return f"{prefix}field {self.field!r}: expected {self.expected}, got {self.shown}"
 
+    @property
+    def zh(self) -> str:
+        """The message in Chinese, for pages and the CLI (matcher.messages' catalogue)."""
+        from matcher.messages import field_label, zh
+
+        where = self.source or ""
+        if self.record is not None:
+            where += f" 第 {self.record} 条"
+        prefix = f"{where.strip()}：" if where else ""
+        expected = zh(self.expected) or self.expected
+        return f"{prefix}{field_label(self.field)}应为{expected}，收到 {self.shown}"
+
 
 class LoadError(ValueError):
     """A whole file could not be read (missing, unreadable, wrong encoding, unknown format)."""
@@ -63,3 +75,9 @@ class InvalidRecordsError(ValueError):
         head = "\n".join(str(e) for e in errors[:20])
         more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(f"{len(errors)} invalid record(s):\n{head}{more}")
+
+    @property
+    def zh(self) -> str:
+        head = "\n".join(e.zh for e in self.errors[:20])
+        more = f"\n……另有 {len(self.errors) - 20} 条" if len(self.errors) > 20 else ""
+        return f"{len(self.errors)} 条记录有误：\n{head}{more}"

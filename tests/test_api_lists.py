@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -42,6 +43,9 @@ def test_api_bad_resource_gets_422_naming_the_field_and_stores_nothing(svc, reco
     response = svc.call("POST", "/v1/resources", json=record)
     assert response.status_code == 422
     assert field in json.dumps(response.json(), ensure_ascii=False)
+    # Beside the English detail: a stable code and, for people, the message in Chinese.
+    body = response.json()
+    assert body["code"] in ("invalid", "invalid_request") and re.search(r"[\u4e00-\u9fff]", body["message"])
     assert svc.call("GET", "/v1/resources").json()["total"] == len(RESOURCES)
 
 

@@ -110,8 +110,19 @@ def test_posting_to_another_grid_is_refused_in_chinese_and_nothing_is_stored(svc
     assert refused.status_code == 422 and "无权处理网格 P5" in refused.text
     empty = svc.client.post("/review/post", data={"csrf": _csrf(svc.client, "/review/post"), "kind": "resources",
                                                   "title": "  ", "grid": "P1"})
-    assert empty.status_code == 422 and "title" in empty.text
+    # The field and what it should hold, in Chinese (the catalogue), the code beside it for a file's header.
+    assert empty.status_code == 422 and "标题（title）应为" in empty.text and "expected" not in empty.text
     assert svc.call("GET", "/v1/needs").json()["total"] == before
+
+
+def test_unknown_review_pages_and_bad_addresses_answer_a_chinese_page(svc):
+    _sign_in(svc.client, svc.keys["staff"])
+    missing = svc.client.get("/review/no-such-page")
+    assert missing.status_code == 404 and "页面不存在" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    bad = svc.client.get("/review", params={"page": "abc"})
+    assert bad.status_code == 422 and "页码（page）" in bad.text and "应为整数" in bad.text
+    assert bad.headers["content-type"].startswith("text/html")
 
 
 def test_landing_page_links_the_pages_and_sets_no_cookie(svc):

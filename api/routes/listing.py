@@ -19,6 +19,7 @@ from api.deps import Platform, Reader, SessionDep, SettingsDep, WritesDep
 from api.schemas import Page, UploadResult
 from api.tables import GridRow
 from matcher.errors import InvalidRecordsError, LoadError
+from matcher.messages import in_chinese
 from matcher.readers import FORMATS, load_list
 
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -66,7 +67,9 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
             try:
                 loaded = load_list(path, kind, skip_invalid=skip_invalid, grid_ids=grid_ids)
             except (LoadError, InvalidRecordsError) as exc:
-                raise lists.unprocessable(str(exc).replace(str(path), file.filename or "file")) from None
+                name = file.filename or "file"
+                raise lists.unprocessable(str(exc).replace(str(path), name),
+                                          in_chinese(exc).replace(str(path), name)) from None
         created = writes.create_many(session, kind, [lists.row_fields(r) for r in loaded.records], principal,
                                      defaults(settings))
         return UploadResult(created=len(created), unchanged=len(loaded.records) - len(created),
