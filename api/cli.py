@@ -492,7 +492,8 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     sessions = _sessions(args)
     with sessions() as session:
-        figures = write_month_report(session, first, last, args.out, street=args.street)
+        figures = write_month_report(session, first, last, args.out, street=args.street,
+                                     mask_personal_data=_settings(args).mask_personal_data)
     print(f"{args.month}: {figures['needs_posted']} needs, {figures['resources_posted']} resources, "
           f"{figures['projects_formed']} projects formed, {figures['needs_overdue']} needs overdue")
     print(f"written: {args.out}")

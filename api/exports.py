@@ -5,7 +5,7 @@ for every spreadsheet the project writes: text is a string cell, never a formula
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -16,9 +16,18 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from api import labels
+from api.privacy import mask
 from matcher.writers import xlsx_cells
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# (text, the post's grid) -> the text as the reader may see it (api.privacy.masker).
+Shown = Callable[[str, str], str]
+
+
+def masked(text: str, grid: str = "") -> str:
+    """The default for exports: personal details masked, unless a caller knows its reader handles the post."""
+    return mask(text)
+
 # Most a cell is widened to (characters); longer text wraps in Excel when the user asks.
 MAX_WIDTH = 60
 # Rows one export writes at most: a district's lists fit many times over; beyond, filter first.
@@ -123,9 +132,13 @@ GROUP_LABELS = {"street": "街道", "grid": "网格", "category": "类别", "mon
 RING_LABELS = labels.RINGS
 
 
-def plain(row: Any, grids: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A table row as a dict with Chinese labels for codes and, where it has a grid, the grid's name."""
+def plain(row: Any, grids: dict[str, Any] | None = None, shown: Shown = masked) -> dict[str, Any]:
+    """A table row as a dict with Chinese labels for codes and, where it has a grid, the grid's name; its
+    text as `shown` lets the reader see it (api/privacy.py: masked unless told)."""
     out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    for name in ("title", "description"):
+        if isinstance(out.get(name), str):
+            out[name] = shown(out[name], out.get("grid") or "")
     if "side" in out:
         out["side"] = SIDE_LABELS.get(out["side"], out["side"])
     if "status" in out:
@@ -150,7 +163,7 @@ def stats_sheets(result: dict[str, Any]) -> list[Sheet]:
     return sheets
 
 
-def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any]) -> dict[str, Any]:
+def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any], shown: Shown = masked) -> dict[str, Any]:
     """A suggestion or project as an export row: the need's and resource's titles beside their ids, and
     the need's grid by name."""
     place = grids.get(need.grid)
@@ -158,12 +171,14 @@ def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any]) -> dict[st
     if fields.get("resolution"):
         fields["resolution"] = {"resolved": "解决", "partial": "部分解决", "unresolved": "未解决"}.get(
             fields["resolution"], fields["resolution"])
-    return {**fields, "need_title": need.title, "resource_title": resource.title,
+    return {**fields, "need_title": shown(need.title, need.grid),
+            "resource_title": shown(resource.title, resource.grid),
             "grid_name": place.name if place is not None else need.grid,
             "street": place.street if place is not None else ""}
 
 
-def with_titles(session, stmt, grids: dict[str, Any] | None = None) -> Iterable[dict[str, Any]]:
+def with_titles(session, stmt, grids: dict[str, Any] | None = None, shown: Shown = masked
+                ) -> Iterable[dict[str, Any]]:
     """Rows of a suggestions or projects query (need joined) as titled export rows."""
     from api.lists import grids_by_id
     from api.tables import NeedRow, ResourceRow
@@ -173,4 +188,4 @@ def with_titles(session, stmt, grids: dict[str, Any] | None = None) -> Iterable[
     joined = (stmt.add_columns(NeedRow, ResourceRow)
               .join(ResourceRow, ResourceRow.id == entity.resource_id).limit(MAX_ROWS))
     for row, need, resource in session.execute(joined):
-        yield titled(row, need, resource, grids)
+        yield titled(row, need, resource, grids, shown)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import exports, lists, stats
+from api import exports, lists, privacy, stats
 from api.matching import overdue
 from api.principal import Principal
 from api.tables import GridRow, NeedRow, ProjectRow
@@ -34,8 +34,10 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def write_month_report(session: Session, first: dt.date, last: dt.date, out: Path, *,
-                       street: str | None = None) -> dict[str, Any]:
-    """Write the workbook atomically; returns the month's total figures."""
+                       street: str | None = None, mask_personal_data: bool = True) -> dict[str, Any]:
+    """Write the workbook atomically; returns the month's total figures. Leaders read it: personal details
+    in the titles are masked (api/privacy.py) unless the setting turns masking off."""
+    shown = privacy.masker(None, mask_personal_data)
     chosen = stats.StatsFilter(street=street, date_from=first, date_to=last)
     by_street = stats.figures(session, DISTRICT, chosen, "street")
     by_grid = stats.figures(session, DISTRICT, chosen, "grid")
@@ -51,8 +53,9 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
         exports.Sheet("合计", exports.STATS_COLUMNS, [{**by_street["total"], "key": f"{first:%Y年%m月}"}]),
         exports.Sheet("按街道", exports.STATS_COLUMNS, by_street["groups"], chart=("key", "projects_formed")),
         exports.Sheet("按网格", exports.STATS_COLUMNS, grid_rows),
-        exports.Sheet("本月形成的项目", exports.PROJECT_COLUMNS, list(exports.with_titles(session, projects, grids))),
-        exports.Sheet("超期需求", OVERDUE_COLUMNS, _overdue(session, grids, street)),
+        exports.Sheet("本月形成的项目", exports.PROJECT_COLUMNS,
+                      list(exports.with_titles(session, projects, grids, shown))),
+        exports.Sheet("超期需求", OVERDUE_COLUMNS, _overdue(session, grids, street, shown)),
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.part")
@@ -61,7 +64,8 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
     return by_street["total"]
 
 
-def _overdue(session: Session, grids: dict[str, GridRow], street: str | None) -> list[dict[str, Any]]:
+def _overdue(session: Session, grids: dict[str, GridRow], street: str | None,
+             shown: exports.Shown) -> list[dict[str, Any]]:
     """Needs past their deadline today with no live project: 限时清零's list."""
     today = dt.date.today()
     stmt = select(NeedRow).where(overdue(today)).order_by(NeedRow.deadline)
@@ -70,7 +74,7 @@ def _overdue(session: Session, grids: dict[str, GridRow], street: str | None) ->
         grid = grids.get(need.grid)
         if street and (grid is None or grid.street != street):
             continue
-        row = exports.plain(need, grids)
+        row = exports.plain(need, grids, shown)
         row["days_over"] = (today - need.deadline).days
         rows.append(row)
     return rows

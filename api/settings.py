@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Seconds uvicorn's supervisor waits for a worker's health-check answer before it restarts it. A long
     # batch's C code can hold the interpreter for seconds on a busy machine; uvicorn's 5 s restarted it.
     worker_healthcheck_s: int = Field(default=300, ge=5)
+    # Phone, ID-card and e-mail details in posts, masked for everyone but the platform and the staff of the
+    # post's grid (api/privacy.py has the rule); false shows them whole to every role.
+    mask_personal_data: bool = True
     demo: bool = False
 
     def matcher_params(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from fastapi import Path as FastPath
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api import exports, lists
+from api import exports, lists, privacy
 from api.deps import Platform, Reader, SessionDep, SettingsDep, WritesDep
 from api.schemas import Page, UploadResult
 from api.tables import GridRow
@@ -77,24 +77,30 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
 
     @router.get("", response_model=Page[public_model], summary=f"List {kind} with filters and pagination "
                 "(format=xlsx: all of them as an Excel sheet)", responses={200: {"content": {exports.XLSX: {}}}})
-    def list_(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
+    def list_(principal: Reader, session: SessionDep, settings: SettingsDep, grid: str | None = None,
+              street: str | None = None,
               category: str | None = None, side: str | None = None, status_: Annotated[
                   str | None, Query(alias="status")] = None, escalated: bool | None = None,
               limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
         stmt = lists.query(kind, principal, grid=grid, street=street, category=category, side=side,
                            status_=status_, escalated=escalated)
+        shown = privacy.masker(principal, settings.mask_personal_data)
         if format == "xlsx":  # every matching row (limit and offset page the JSON only)
             grids = lists.grids_by_id(session)
-            rows = (exports.plain(row, grids) for row in session.scalars(stmt.limit(exports.MAX_ROWS)))
+            rows = (exports.plain(row, grids, shown) for row in session.scalars(stmt.limit(exports.MAX_ROWS)))
             sheet = exports.Sheet(EXPORT_TITLES[kind], EXPORT_COLUMNS[kind], rows)
             return exports.xlsx_response([sheet], f"{EXPORT_TITLES[kind]}.xlsx")
-        return lists.page(session, stmt, limit, offset)
+        page = lists.page(session, stmt, limit, offset)
+        if kind != "grids":
+            page["items"] = [privacy.shown_row(row, principal, settings.mask_personal_data) for row in page["items"]]
+        return page
 
     @router.get("/{record_id}", response_model=public_model, summary=f"Read one {entity}")
-    def read(record_id: str, principal: Reader, session: SessionDep):
+    def read(record_id: str, principal: Reader, session: SessionDep, settings: SettingsDep):
         row = lists.get_or_404(session, kind, record_id)
         if kind != "grids":
             lists.forbid_grid(principal, row.grid)
+            return privacy.shown_row(row, principal, settings.mask_personal_data)
         return row
 
     @router.patch("/{record_id}", response_model=public_model, summary=f"Change fields of one {entity}")

@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from api import exports, lists, stats
+from api import exports, lists, privacy, stats
 from api.deps import SessionDep, SettingsDep, WritesDep
 from api.errors import DomainError, InvalidError
 from api.routes.review import (
@@ -107,19 +107,21 @@ def export_stats(request: Request, principal: Viewer, session: SessionDep, stree
 
 
 @router.get("/review/export/{what}.xlsx")
-def export_page(what: str, request: Request, principal: Staff, session: SessionDep, street: str = "",
-                grid: str = "", category: str = "", side: str = "", q: str = "") -> Response:
+def export_page(what: str, request: Request, principal: Staff, session: SessionDep, settings: SettingsDep,
+                street: str = "", grid: str = "", category: str = "", side: str = "", q: str = "") -> Response:
     """What each page shows, all of it (not one page of it), as Excel."""
     grids = lists.grids_by_id(session)
+    shown = privacy.masker(principal, settings.mask_personal_data)
     if what in ("suggestions", "projects"):
         stmt = (queue_query(principal, street=street, grid=grid, category=category, side=side, q=q)
                 if what == "suggestions" else projects_query(principal, q))
-        rows = (exports.titled(row, need, resource, grids)
+        rows = (exports.titled(row, need, resource, grids, shown)
                 for row, need, resource in session.execute(stmt.limit(exports.MAX_ROWS)))
         sheet = (exports.Sheet("待审核配对", exports.SUGGESTION_COLUMNS, rows) if what == "suggestions"
                  else exports.Sheet("项目清单", exports.PROJECT_COLUMNS, rows))
     elif what == "escalated":
-        rows = (exports.plain(n, grids) for n in session.scalars(escalated_query(principal).limit(exports.MAX_ROWS)))
+        rows = (exports.plain(n, grids, shown)
+                for n in session.scalars(escalated_query(principal).limit(exports.MAX_ROWS)))
         sheet = exports.Sheet("超期需求", exports.NEED_COLUMNS, rows)
     else:
         return Response(status_code=status.HTTP_404_NOT_FOUND)

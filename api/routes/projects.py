@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from api import decisions, exports, lists
-from api.deps import Reader, Reviewer, SessionDep, WritesDep
+from api import decisions, exports, lists, privacy
+from api.deps import Reader, Reviewer, SessionDep, SettingsDep, WritesDep
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectDetail, ProjectNoteCreate, ProjectPublic, ProjectUpdate
 from api.tables import NeedRow, ProjectRow
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 @router.get("", response_model=Page[ProjectPublic], summary="List projects (staff see their own grids only); "
             "format=xlsx: all of them, titles beside ids", responses={200: {"content": {exports.XLSX: {}}}})
-def list_projects(principal: Reader, session: SessionDep, grid: str | None = None,
+def list_projects(principal: Reader, session: SessionDep, settings: SettingsDep, grid: str | None = None,
                   status_: Annotated[Literal["active", "completed", "cancelled"] | None, Query(alias="status")] = None,
                   limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
     stmt = select(ProjectRow).join(NeedRow, NeedRow.id == ProjectRow.need_id)
@@ -28,7 +28,8 @@ def list_projects(principal: Reader, session: SessionDep, grid: str | None = Non
     stmt = stmt.order_by(ProjectRow.id.desc())
     if format == "xlsx":
         return exports.xlsx_response([exports.Sheet("项目清单", exports.PROJECT_COLUMNS,
-                                                    exports.with_titles(session, stmt))], "项目清单.xlsx")
+                                                    exports.with_titles(session, stmt, shown=privacy.masker(
+                                                        principal, settings.mask_personal_data)))], "项目清单.xlsx")
     return lists.page(session, stmt, limit, offset)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, func, or_, select
 
-from api import decisions, labels, search, web_sessions
+from api import decisions, labels, privacy, search, web_sessions
 from api.deps import EngineDep, Principal, SessionDep, SettingsDep, WritesDep
 from api.errors import DomainError
 from api.keys import find_key
@@ -86,7 +87,10 @@ def who(session, principal: Principal) -> str:
 
 
 def render(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
-    context = {"csrf": csrf_token(request), "request": request, "labels": labels, **context}
+    # Every page writes posts' text through `private` (api/privacy.py): whole for the staff of the post's grid.
+    context = {"csrf": csrf_token(request), "request": request, "labels": labels,
+               "private": privacy.masker(context.get("principal"), request.app.state.settings.mask_personal_data),
+               **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if getattr(request.state, "new_session", None):
         write_session(request, response, request.state.new_session)
@@ -181,7 +185,8 @@ def queue_query(principal: Principal, *, street: str = "", grid: str = "", categ
 
 
 @router.get("", response_class=HTMLResponse)
-def queue(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, street: str = "",
+def queue(request: Request, principal: Staff, session: SessionDep, engine: EngineDep, settings: SettingsDep,
+          street: str = "",
           grid: str = "", category: str = "", side: str = "", q: str = "", page: int = 1,
           notice: str = "") -> HTMLResponse:
     grids = grids_by_id(session)
@@ -189,8 +194,9 @@ def queue(request: Request, principal: Staff, session: SessionDep, engine: Engin
     paged = Paged(session, queue_query(principal, **filters), page)
     visible = [g for g in grids.values() if principal.sees(g.id)]
     results = _take_flash(request)
+    shown = privacy.masker(principal, settings.mask_personal_data)
     return render(request, "queue.html", {
-        "cards": _cards(paged.rows, grids), "paged": paged, "sides": SIDES, "reasons": REASONS,
+        "cards": _cards(paged.rows, grids, shown), "paged": paged, "sides": SIDES, "reasons": REASONS,
         "notice": NOTICES.get(notice, ""), "filters": filters, "grids": visible,
         "streets": sorted({g.street for g in visible if g.street}), "principal": principal,
         "who": who(session, principal), "here": here(request), "results": results,
@@ -208,19 +214,21 @@ def _take_flash(request: Request) -> list[list]:
 
 
 @router.get("/suggestions/{suggestion_id}", response_class=HTMLResponse)
-def one_suggestion(request: Request, suggestion_id: int, principal: Staff, session: SessionDep) -> HTMLResponse:
+def one_suggestion(request: Request, suggestion_id: int, principal: Staff, session: SessionDep,
+                   settings: SettingsDep) -> HTMLResponse:
     """One suggestion on its own page (a link to share); another grid's is refused like any other act."""
     decisions.get_suggestion(session, suggestion_id, principal)
     stmt = (select(SuggestionRow, NeedRow, ResourceRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
             .join(ResourceRow, ResourceRow.id == SuggestionRow.resource_id).where(SuggestionRow.id == suggestion_id))
-    return render(request, "queue.html", {"cards": _cards(session.execute(stmt), grids_by_id(session)),
+    shown = privacy.masker(principal, settings.mask_personal_data)
+    return render(request, "queue.html", {"cards": _cards(session.execute(stmt), grids_by_id(session), shown),
                                           "sides": SIDES, "reasons": REASONS, "notice": "", "single": True,
                                           "filters": {}, "grids": [], "streets": [], "principal": principal,
                                           "who": who(session, principal), "paged": None, "here": "/review",
                                           "results": []})
 
 
-def _cards(rows, grids: dict[str, GridRow]) -> list[dict]:
+def _cards(rows, grids: dict[str, GridRow], shown: Callable[[str, str], str]) -> list[dict]:
     today = dt.date.today()
     cards = []
     for suggestion, need, resource in rows:
@@ -231,9 +239,10 @@ def _cards(rows, grids: dict[str, GridRow]) -> list[dict]:
         features = suggestion.features or {}
         cards.append({
             "suggestion": suggestion, "need": need, "resource": resource,
-            "need_title": highlight(need.title, in_need), "need_description": highlight(need.description, in_need),
-            "resource_title": highlight(resource.title, in_resource),
-            "resource_description": highlight(resource.description, in_resource),
+            "need_title": highlight(shown(need.title, need.grid), in_need),
+            "need_description": highlight(shown(need.description, need.grid), in_need),
+            "resource_title": highlight(shown(resource.title, resource.grid), in_resource),
+            "resource_description": highlight(shown(resource.description, resource.grid), in_resource),
             "need_grid": grids.get(need.grid), "resource_grid": grids.get(resource.grid),
             "ring": RING_LABELS[int(features.get("ring", 3))], "distance": features.get("distance_km"),
             "capacity_left": resource.capacity - resource.taken,

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from api import decisions, exports, lists
-from api.deps import Reader, Reviewer, SessionDep, WritesDep
+from api import decisions, exports, lists, privacy
+from api.deps import Reader, Reviewer, SessionDep, SettingsDep, WritesDep
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import Page, ProjectPublic, RejectRequest, SuggestionPublic
 from api.tables import NeedRow, SuggestionRow
@@ -29,7 +29,8 @@ def order(status_: str | None) -> tuple:
             summary="List suggestions (limited keys see their scope only): pending ones by deadline and score, "
             "the rest newest first; format=xlsx: all of them, titles beside ids",
             responses={200: {"content": {exports.XLSX: {}}}})
-def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = None, street: str | None = None,
+def list_suggestions(principal: Reader, session: SessionDep, settings: SettingsDep, grid: str | None = None,
+                     street: str | None = None,
                      status_: Annotated[Status | None, Query(alias="status")] = None, need_id: str | None = None,
                      limit: Limit = 50, offset: Offset = 0, format: Literal["json", "xlsx"] = "json"):
     stmt = select(SuggestionRow).join(NeedRow, NeedRow.id == SuggestionRow.need_id)
@@ -41,7 +42,8 @@ def list_suggestions(principal: Reader, session: SessionDep, grid: str | None = 
     stmt = stmt.order_by(*order(status_))
     if format == "xlsx":
         return exports.xlsx_response([exports.Sheet("推荐配对", exports.SUGGESTION_COLUMNS,
-                                                    exports.with_titles(session, stmt))], "推荐配对.xlsx")
+                                                    exports.with_titles(session, stmt, shown=privacy.masker(
+                                                        principal, settings.mask_personal_data)))], "推荐配对.xlsx")
     return lists.page(session, stmt, limit, offset)
 
 
