@@ -45,6 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id", type=int)
 
+    accounts = commands.add_parser("accounts", help="named accounts for the review pages (建立、重置、停用账号)",
+                                   description="Accounts staff sign in to the pages with (username and password). "
+                                   "Roles and scopes are those of keys; a password is printed once, never stored.")
+    accounts.add_argument("--database-url", help="SQLAlchemy URL (default from DUIJIE_DATABASE_URL)")
+    account_commands = accounts.add_subparsers(dest="account_command", required=True)
+    make = account_commands.add_parser("create", help="create an account; prints its first password once")
+    make.add_argument("username")
+    make.add_argument("--role", required=True, choices=("staff", "analyst", "leader", "admin"))
+    make.add_argument("--grids", default="", help="comma-separated grid ids (staff: required unless --streets)")
+    make.add_argument("--streets", default="", help="comma-separated street names")
+    account_commands.add_parser("list", help="list accounts with their roles and scopes")
+    reset = account_commands.add_parser("reset", help="a new password (printed once); open sessions end")
+    reset.add_argument("username")
+    disable = account_commands.add_parser("disable", help="stop an account (not the last admin)")
+    disable.add_argument("username")
+
     load = commands.add_parser("import", help="add needs, resources or grids from a file to the service's database",
                                description="Add records from a JSONL, CSV or XLSX file, all or nothing, through the "
                                "service's write path: a running service matches the new needs within seconds.")
@@ -229,12 +245,14 @@ def _prepare_workers(settings) -> None:
     import tempfile
 
     from api.db import make_engine, make_sessions, migrate
-    from api.demo import load_demo
+    from api.demo import load_demo, print_demo_sign_in
 
     engine = make_engine(settings.database_url)
     migrate(engine)  # once, here: workers starting together would race to create the schema
     if settings.demo and load_demo(make_sessions(engine), settings):
         print("demo lists loaded; with several workers no batch runs at start (POST /v1/match/batch)", flush=True)
+    if settings.demo:
+        print_demo_sign_in(make_sessions(engine), settings)
     engine.dispose()
     values = {"database_url": settings.database_url, "host": settings.host, "port": settings.port,
               "workers": settings.workers, "demo": "false",
@@ -276,7 +294,7 @@ def _keys(args: argparse.Namespace) -> int:
         else:
             try:
                 revoke_key(session, args.key_id)
-            except LookupError as exc:
+            except (LookupError, ValueError) as exc:  # unknown, or the last admin
                 report_error(exc)
                 return 1
             audit.record(session, (None, "cli"), "revoke", "key", args.key_id)
@@ -316,6 +334,41 @@ def _import(args: argparse.Namespace) -> int:
         print(f"skipped: {problem}")
     print(f"{args.kind}: {len(created)} added, {len(loaded.records) - len(created)} unchanged, "
           f"{len(loaded.skipped)} skipped")
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    from api import accounts, audit
+    from api.labels import ROLES as ROLE_NAMES
+
+    sessions = _sessions(args)
+    try:
+        with sessions() as session, session.begin():
+            if args.account_command == "create":
+                grids = [g.strip() for g in args.grids.split(",") if g.strip()]
+                streets = [g.strip() for g in args.streets.split(",") if g.strip()]
+                row, password = accounts.create_account(session, args.username, args.role, grids, streets)
+                audit.record(session, (None, "cli"), "create", "account", row.id, {"role": args.role})
+                scope = "，".join(filter(None, [",".join(grids), ",".join(streets)])) or "全区"
+                print(f"账号 {row.username}（{ROLE_NAMES[args.role]}，{scope}）已建立。初始密码只显示这一次：")
+                print(password)
+            elif args.account_command == "list":
+                for account, key in accounts.listing(session):
+                    state = "已停用" if key.revoked_at else "有效"
+                    scope = ",".join([*key.grids, *(key.streets or [])]) or "全区"
+                    print(f"{account.username}\t{ROLE_NAMES.get(key.role, key.role)}\t{scope}\t{state}")
+            elif args.account_command == "reset":
+                password = accounts.reset_password(session, args.username)
+                audit.record(session, (None, "cli"), "reset", "account", args.username)
+                print(f"账号 {args.username.strip()} 的新密码只显示这一次（原有登录已结束）：")
+                print(password)
+            else:
+                accounts.disable_account(session, args.username)
+                audit.record(session, (None, "cli"), "disable", "account", args.username)
+                print(f"账号 {args.username.strip()} 已停用")
+    except ValueError as exc:  # AccountError, a key's refusal, the last admin: nothing was written
+        report_error(exc)
+        return 2
     return 0
 
 
@@ -504,8 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("match", "demo", "train"):
         limit_blas(1)  # the engine's query-path products are small; see matcher/threads.py
-    handlers = {"serve": _serve, "keys": _keys, "escalate": _escalate, "import": _import, "train": _train,
-                "models": _models, "report": _report}
+    handlers = {"serve": _serve, "keys": _keys, "accounts": _accounts, "escalate": _escalate, "import": _import,
+                "train": _train, "models": _models, "report": _report}
     if args.command in handlers:
         try:
             return handlers[args.command](args)

@@ -41,3 +41,18 @@ def print_batch_summary(sessions: sessionmaker[Session], job_id: str) -> None:
     for name, value in lines:
         print(f"  {name:<20} {value}")
     print("  the pairs are pending suggestions: GET /v1/suggestions, or the review page", flush=True)
+
+
+def print_demo_sign_in(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """The demo's accounts (made, or given new passwords, at every start) and where to sign in."""
+    from api.accounts import demo_accounts
+    from api.labels import ROLES
+
+    with sessions() as session, session.begin():
+        made = demo_accounts(session)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"demo sign-in at http://{host}:{settings.port}/review/login (演示账号，每次启动重新生成密码):")
+    for username, password, role in made:
+        print(f"  {ROLES[role]:<4} 用户名 {username:<8} 密码 {password}")
+    print("  more accounts: duijie accounts create NAME --role staff --grids ... (or 账号管理 on the page)",
+          flush=True)

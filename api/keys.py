@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.tables import ApiKeyRow, now
@@ -57,10 +57,21 @@ def find_key(session: Session, plain: str) -> ApiKeyRow | None:
     return row if row is not None and row.revoked_at is None else None
 
 
+class LastAdminError(ValueError):
+    """Revoking this key (or disabling this account) would leave nobody able to administer the service."""
+
+    zh = "这是最后一个管理员，不能停用：请先为另一位管理员建立账号或密钥"
+
+
 def revoke_key(session: Session, key_id: int) -> ApiKeyRow:
     row = session.get(ApiKeyRow, key_id)
     if row is None:
         raise LookupError(f"key id: expected the id of an existing key, got {key_id}")
+    if row.revoked_at is None and row.role == "admin":
+        others = session.scalar(select(func.count()).select_from(ApiKeyRow).where(
+            ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None), ApiKeyRow.id != key_id))
+        if not others:
+            raise LastAdminError(f"key id {key_id}: expected a key other than the last live admin key")
     if row.revoked_at is None:
         row.revoked_at = now()
     return row

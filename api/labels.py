@@ -8,3 +8,4 @@ STATUSES = {"open": "开放", "closed": "已关闭", "pending": "待审核", "ac
             "cancelled": "已终止", "queued": "排队中", "running": "运行中", "done": "已完成", "failed": "失败"}
 RINGS = {"grid": "本网格", "area": "本片区", "street": "本街道", "district": "全区"}
 GRID_KINDS = {"point": "点", "area": "面", "block": "片"}
+ROLES = {"admin": "管理员", "analyst": "分析员", "staff": "网格员", "leader": "街道领导", "platform": "平台"}

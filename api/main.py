@@ -26,7 +26,7 @@ from api.arrivals import Arrivals
 from api.changes import ChangeFollower
 from api.changes import prune as prune_changes
 from api.db import make_engine, make_readers, make_sessions, migrate
-from api.demo import SYSTEM, load_demo, print_batch_summary
+from api.demo import SYSTEM, load_demo, print_batch_summary, print_demo_sign_in
 from api.engine import EngineState
 from api.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
 from api.jobs import BatchLock, BatchRunner, mark_interrupted
@@ -34,7 +34,7 @@ from api.limits import BodyLimit
 from api.matching import match_arrived
 from api.models_state import active_model_dir, active_version, load_version
 from api.observe import RequestContext, configure_logging
-from api.routes import admin, match, models, pages, projects, review, stats, suggestions
+from api.routes import accounts_page, admin, import_page, match, models, pages, projects, review, stats, suggestions
 from api.routes.lists_routes import grids, needs, resources
 from api.schedule import Schedules
 from api.settings import Settings
@@ -153,6 +153,8 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
             job = app.state.batches.start({}, settings.match_k, settings.min_score, SYSTEM)
             app.state.batches.wait()
             print_batch_summary(app.state.sessions, job.id)
+        if settings.demo:
+            print_demo_sign_in(app.state.sessions, settings)
         app.state.schedules = Schedules(app.state.sessions, app.state.batches, writes, worker=worker,
                                         batch_at=settings.batch_at, zone=settings.timezone,
                                         escalation_interval_s=settings.escalation_interval_s, k=settings.match_k,
@@ -176,7 +178,8 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     app.state.settings = settings
     app.state.session_secret = settings.session_secret or secrets.token_hex(32)
     for router in (grids, needs, resources, match.router, suggestions.router, projects.router, admin.keys,
-                   admin.ops, models.router, review.router, stats.router, pages.router):
+                   admin.ops, models.router, review.router, stats.router, pages.router, accounts_page.router,
+                   import_page.router):
         app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
     app.mount("/docs-static", StaticFiles(directory=packaged("fastapi_offline", "static")), name="docs-static")

@@ -163,6 +163,28 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCTime(), nullable=True)
 
 
+class AccountRow(Base):
+    """A named account staff sign in to the pages with: a username and an Argon2 password hash, tied to a
+    key row that holds its role and grid/street scope (so sessions, audit and scope work as for keys)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+    password_set_at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now)
+
+
+class SignInFailureRow(Base):
+    """One failed sign-in, by account and by address: what throttling counts (api/throttle.py)."""
+
+    __tablename__ = "sign_in_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)  # "account:<name>" or "address:<ip>"
+    at: Mapped[dt.datetime] = mapped_column(UTCTime(), default=now, index=True)
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

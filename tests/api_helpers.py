@@ -81,6 +81,14 @@ class Service:
             _, plain = create_key(session, role, grids, check=False)  # keys come before the lists here
         return plain
 
+    def new_account(self, username: str, role: str, grids: list[str]) -> tuple[str, str]:
+        """A named account for the pages: (username, password), as an admin would hand them over."""
+        from api.accounts import create_account
+
+        with self.app.state.sessions() as session, session.begin():
+            _, password = create_account(session, username, role, grids, check=False)
+        return username, password
+
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 

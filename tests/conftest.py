@@ -88,3 +88,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
     if ARTIFACTS.exists() and any(ARTIFACTS.iterdir()):
         terminalreporter.write_line(f"browser test screenshots: {ARTIFACTS}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes():
+    """Argon2 at the service's cost (64 MiB, 3 passes: ~0.1 s a hash) would add seconds to every sign-in
+    test; the tests check who may sign in, not the hash's cost, so they hash cheaply."""
+    from argon2 import PasswordHasher
+
+    import api.accounts
+
+    api.accounts.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield

@@ -32,6 +32,8 @@ def site(tmp_path_factory):
         svc.app, svc.keys = app, {}
         for role, grids in (("platform", []), ("staff", ["P1", "P2"]), ("analyst", [])):
             svc.keys[role] = svc.new_key(role, grids)
+        svc.accounts = {role: svc.new_account(f"{role}1", role, grids)
+                        for role, grids in (("staff", ["P1", "P2"]), ("analyst", []))}
         with httpx.Client(base_url=base, timeout=60) as client:
             svc.client = client
             svc.load_lists()
@@ -47,19 +49,20 @@ def site(tmp_path_factory):
         yield base, svc
 
 
-def _signed_in(browser, base: str, key: str, viewport: dict):
+def _signed_in(browser, base: str, account: tuple[str, str], viewport: dict):
     context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
     page = context.new_page()
     page.goto(f"{base}/review/login")
-    page.fill("input[name=key]", key)
-    page.click("form[action='/review/login'] button[type=submit]")
+    page.fill("#username", account[0])
+    page.fill("#password", account[1])
+    page.press("#password", "Enter")
     page.wait_for_load_state()
     return context, page
 
 
 def test_stats_page_draws_its_charts_from_the_apps_own_files(browser, site):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["analyst"], WIDTHS["desktop"])
+    context, page = _signed_in(browser, base, svc.accounts["analyst"], WIDTHS["desktop"])
     try:
         assert page.url.endswith("/review/stats")  # an analyst lands on the figures
         page.wait_for_selector("#trend[data-drawn='1']")
@@ -72,7 +75,7 @@ def test_stats_page_draws_its_charts_from_the_apps_own_files(browser, site):
 
 def test_export_button_downloads_a_workbook_openpyxl_reads(browser, site, tmp_path):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["staff"], WIDTHS["desktop"])
+    context, page = _signed_in(browser, base, svc.accounts["staff"], WIDTHS["desktop"])
     try:
         page.goto(f"{base}/review/projects")
         with page.expect_download() as download:
@@ -88,7 +91,7 @@ def test_export_button_downloads_a_workbook_openpyxl_reads(browser, site, tmp_pa
 
 def test_queue_pages_to_its_last_card(browser, site):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["staff"], WIDTHS["desktop"])
+    context, page = _signed_in(browser, base, svc.accounts["staff"], WIDTHS["desktop"])
     try:
         total = int(re.search(r"共 (\d+) 条", page.text_content("h1")).group(1))
         assert total >= 500
@@ -108,7 +111,7 @@ def test_queue_pages_to_its_last_card(browser, site):
 
 def test_a_need_posted_on_the_web_reaches_the_queue_after_a_match(browser, site):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["staff"], WIDTHS["desktop"])
+    context, page = _signed_in(browser, base, svc.accounts["staff"], WIDTHS["desktop"])
     try:
         page.goto(f"{base}/review/post")
         page.check("input[name=kind][value=needs]")
@@ -128,7 +131,7 @@ def test_a_need_posted_on_the_web_reaches_the_queue_after_a_match(browser, site)
 
 def test_reject_with_other_and_no_note_stays_on_the_page_and_says_why(browser, site):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["staff"], WIDTHS["desktop"])
+    context, page = _signed_in(browser, base, svc.accounts["staff"], WIDTHS["desktop"])
     try:
         card = page.locator("article.card").first
         card.locator("select[name=reason]").select_option("其他")
@@ -166,7 +169,7 @@ def test_docs_render_with_the_network_limited_to_the_apps_own_origin(browser, si
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 def test_screenshots_of_every_page(browser, site, width):
     base, svc = site
-    context, page = _signed_in(browser, base, svc.keys["staff"], WIDTHS[width])
+    context, page = _signed_in(browser, base, svc.accounts["staff"], WIDTHS[width])
     try:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for name, path in PAGES.items():

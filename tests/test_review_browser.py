@@ -30,6 +30,7 @@ def site(tmp_path_factory):
         svc.app, svc.keys = app, {}
         for role, grids in (("platform", []), ("staff", ["P1", "P2"]), ("staff_far", ["P3"])):
             svc.keys[role] = svc.new_key(role.split("_")[0], grids)
+        svc.accounts = {"staff": svc.new_account("网格员小王", "staff", ["P1", "P2"])}
         with httpx.Client(base_url=base, timeout=30) as client:
             svc.client = client
             svc.load_lists()
@@ -58,8 +59,9 @@ def page(browser, site):
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{base}/review")
     assert page.url.endswith("/review/login")
-    page.fill("input[name=key]", svc.keys["staff"])
-    page.click("form[action='/review/login'] button[type=submit]")
+    page.fill("#username", svc.accounts["staff"][0])
+    page.fill("#password", svc.accounts["staff"][1])
+    page.press("#password", "Enter")
     page.wait_for_url(f"{base}/review")
     yield page
     context.close()
@@ -169,8 +171,9 @@ def test_review_works_at_phone_width(browser, site):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = context.new_page()
     phone.goto(f"{base}/review/login")
-    phone.fill("input[name=key]", svc.keys["staff"])
-    phone.click("form[action='/review/login'] button[type=submit]")
+    phone.fill("#username", svc.accounts["staff"][0])
+    phone.fill("#password", svc.accounts["staff"][1])
+    phone.press("#password", "Enter")
     phone.wait_for_url(f"{base}/review")
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing forces sideways scrolling

@@ -129,3 +129,26 @@ def test_landing_page_links_the_pages_and_sets_no_cookie(svc):
     response = svc.client.get("/")
     assert response.status_code == 200 and "/review" in response.text and "/docs" in response.text
     assert "set-cookie" not in response.headers
+
+
+def test_import_page_previews_row_errors_in_chinese_then_imports_all_or_the_good_rows(svc):
+    _sign_in(svc.client, svc.keys["staff"])  # grids P1 and P2
+    sheet = ("编号,标题,描述,网格,截止日期\nimp1,社区需要助餐服务,每天午饭,P1,2026-12-31\nimp2,老人需要陪诊,,P2,\n"
+             "imp3,需要法律咨询,,P5,\nimp4,需要场地,,P1,下周\n").encode("gbk")
+    preview = svc.client.post("/review/import", data={"csrf": _csrf(svc.client, "/review/import"), "kind": "needs"},
+                              files={"file": ("网格需求.csv", sheet, "text/csv")})
+    assert preview.status_code == 200 and "可导入 2 行，有误 2 行" in preview.text
+    assert "无权处理网格 P5" in preview.text and "第 5 条：截止日期（deadline）应为日期" in preview.text
+    token = re.search(r'name="token" value="([^"]+)"', preview.text).group(1)
+    before = svc.call("GET", "/v1/needs").json()["total"]
+    refused = svc.client.post("/review/import/confirm", data={"csrf": _csrf(svc.client, "/review/import"),
+                                                             "token": token, "mode": "all"})
+    assert refused.status_code == 422 and "未导入任何一行" in refused.text
+    assert svc.call("GET", "/v1/needs").json()["total"] == before  # all or nothing: nothing
+    done = svc.client.post("/review/import/confirm", data={"csrf": _csrf(svc.client, "/review/import"),
+                                                          "token": token, "mode": "skip"})
+    assert done.status_code == 201 and "新建 2 条" in done.text and "跳过有误的 2 行" in done.text
+    assert svc.call("GET", "/v1/needs/imp1").json()["deadline"] == "2026-12-31"
+    again = svc.client.post("/review/import/confirm", data={"csrf": _csrf(svc.client, "/review/import"),
+                                                           "token": token, "mode": "skip"})
+    assert again.status_code == 404  # an import happens once

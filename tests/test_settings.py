@@ -48,5 +48,5 @@ def test_the_cli_refuses_a_bad_engine_setting_in_one_line(monkeypatch, tmp_path,
     monkeypatch.setenv("DUIJIE_POOL", "many")
     code = cli_main(["serve", "--database-url", f"sqlite:///{tmp_path / 'x.db'}"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("duijie: error: DUIJIE_POOL:") and "'many'" in err
+    assert code == 2 and err.startswith("duijie: 错误：DUIJIE_POOL:") and "'many'" in err
     assert "Traceback" not in err

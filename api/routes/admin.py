@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 
 from api import audit, lists, metrics, outbox
 from api.deps import Admin, Analyst, Platform, Reader, SessionDep, WritesDep
-from api.keys import create_key, revoke_key
+from api.errors import ConflictError
+from api.keys import LastAdminError, create_key, revoke_key
 from api.routes.listing import Limit, Offset, RowId
 from api.schemas import EscalationResult, KeyCreate, KeyCreated, KeyPublic, Page
 from api.tables import ApiKeyRow, AuditRow, OutboxRow
@@ -44,6 +45,8 @@ def revoke(key_id: RowId, principal: Admin, session: SessionDep):
             row = revoke_key(session, key_id)
         except LookupError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except LastAdminError as exc:
+            raise ConflictError(str(exc), zh=exc.zh) from None
         audit.record(session, principal.actor, "revoke", "key", key_id)
     return row
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, func, or_, select
 
-from api import decisions, labels, privacy, search, web_sessions
+from api import accounts, decisions, labels, privacy, search, throttle, web_sessions
 from api.deps import EngineDep, Principal, SessionDep, SettingsDep, WritesDep
 from api.errors import DomainError
 from api.keys import find_key
@@ -44,7 +44,7 @@ class SignInRequiredError(Exception):
     """Raised by the page dependency; answered with a redirect to the sign-in form."""
 
 
-def _signed_in(request: Request, roles: tuple[str, ...]) -> Principal:
+def signed_in(request: Request, roles: tuple[str, ...]) -> Principal:
     """The signed-in user of a live server-side session; the key is looked up on every request, so a
     revoked key, an ended or idle session all sign the user out."""
     state = request.app.state
@@ -59,18 +59,18 @@ def _signed_in(request: Request, roles: tuple[str, ...]) -> Principal:
 
 
 def staff_principal(request: Request) -> Principal:
-    return _signed_in(request, ("staff", "admin"))
+    return signed_in(request, ("staff", "admin"))
 
 
 def viewer_principal(request: Request) -> Principal:
-    return _signed_in(request, PAGE_ROLES)
+    return signed_in(request, PAGE_ROLES)
 
 
 Staff = Annotated[Principal, Depends(staff_principal)]
 Viewer = Annotated[Principal, Depends(viewer_principal)]
 
 
-ROLE_NAMES = {"admin": "管理员", "analyst": "分析员", "staff": "网格员", "leader": "街道领导", "platform": "平台"}
+ROLE_NAMES = labels.ROLES
 
 
 def who(session, principal: Principal) -> str:
@@ -132,22 +132,46 @@ class Paged:
 
 
 # ------------------------------------------------------------------ signing in
+# One answer for a wrong name, a wrong password and a stopped account: it does not tell which names exist.
+SIGN_IN_FAILED = "登录失败：用户名或密码不对，或账号已停用。"
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, error: str = "", notice: str = "") -> HTMLResponse:
-    return render(request, "login.html", {"error": error == "1", "notice": NOTICES.get(notice, "")})
+    return render(request, "login.html", {"error": SIGN_IN_FAILED if error == "1" else "",
+                                          "notice": NOTICES.get(notice, "")})
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, key: Annotated[str, Form(max_length=200)] = "",
+def login(request: Request, session: SessionDep, username: Annotated[str, Form(max_length=64)] = "",
+          password: Annotated[str, Form(max_length=200)] = "", key: Annotated[str, Form(max_length=200)] = "",
           csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Sign in with a username and password (or, for those who have one, a key). Failures are counted per
+    name and per address (api/throttle.py); past the limit the answer is 429 with Retry-After."""
     check_csrf(request, csrf)
+    address = request.client.host if request.client else "unknown"
+    counted = throttle.subjects(username or "(key)", address)
     with session.begin():
-        row = find_key(session, key.strip()) if key.strip() else None
+        wait = throttle.wait_seconds(session, counted)
+    if wait:
+        response = render(request, "login.html", {"error": f"登录失败次数过多，请 {math.ceil(wait / 60)} 分钟后再试。",
+                                                  "username": username}, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    with session.begin():
+        if key.strip():
+            row = find_key(session, key.strip())
+        else:
+            row = accounts.verify(session, username, password) if username.strip() and password else None
         allowed = row is not None and row.role in PAGE_ROLES
         token = web_sessions.start(session, row.id) if allowed else None
         role = row.role if allowed else ""
+        if token is None:
+            throttle.failed(session, counted)
+        elif username.strip():
+            throttle.succeeded(session, counted[0])
     if token is None:
-        return render(request, "login.html", {"error": True}, status_code=status.HTTP_401_UNAUTHORIZED)
+        return render(request, "login.html", {"error": SIGN_IN_FAILED, "username": username},
+                      status_code=status.HTTP_401_UNAUTHORIZED)
     response = RedirectResponse("/review/stats" if role in ("analyst", "leader") else "/review",
                                 status_code=status.HTTP_303_SEE_OTHER)
     # A fresh CSRF token at sign-in: a token planted before it cannot be reused after.
