@@ -545,8 +545,9 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     sessions = _sessions(args)
     with sessions() as session:
+        settings = _settings(args)
         figures = write_month_report(session, first, last, args.out, street=args.street,
-                                     mask_personal_data=_settings(args).mask_personal_data)
+                                     mask_personal_data=settings.mask_personal_data, zone=settings.timezone)
     print(f"{args.month}: {figures['needs_posted']} needs, {figures['resources_posted']} resources, "
           f"{figures['projects_formed']} projects formed, {figures['needs_overdue']} needs overdue")
     print(f"written: {args.out}")

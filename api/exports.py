@@ -4,10 +4,12 @@ for every spreadsheet the project writes: text is a string cell, never a formula
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Response
 from openpyxl import Workbook
@@ -36,11 +38,33 @@ SIDE_LABELS = {**labels.SIDES, "": ""}
 STATUS_LABELS = labels.STATUSES
 
 
+# Columns shown as percentages (the page shows 1.5 %, Excel showed 0.0152 in General format).
+PERCENT_COLUMNS = {"grid_coverage"}
+# Where the service runs; a sheet's times are written in it (Excel has no time zones).
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
 class Sheet(NamedTuple):
     title: str
     columns: Sequence[tuple[str, str]]  # (key in each row, Chinese header)
     rows: Iterable[dict[str, Any]]
     chart: tuple[str, str] | None = None  # (category column key, value column key): a bar chart beside
+    heading: Sequence[str] = ()  # lines above the header row: report, scope, period, made at, by whom
+
+
+def heading(title: str, principal: Any = None, *, period: str = "", by: str = "", zone: str = DEFAULT_ZONE
+            ) -> list[str]:
+    """The title rows of an export: what it is, whose scope, which period, when and by whom it was made.
+    The readers skip them, so a list export with them still reads back in."""
+    if principal is not None and getattr(principal, "limited", False):
+        scope = "，".join([*sorted(principal.own), *sorted(principal.streets)]) or "（无）"
+    else:
+        scope = "全区"
+    made = dt.datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    if not by and principal is not None:
+        by = f"{labels.ROLES.get(principal.role, principal.role)}（编号 {principal.key_id}）"
+    lines = [title, f"范围：{scope}"] + ([f"时段：{period}"] if period else [])
+    return [*lines, f"导出时间：{made}（{zone}）", *([f"导出人：{by}"] if by else [])]
 
 
 def _width(value: Any) -> int:
@@ -49,55 +73,77 @@ def _width(value: Any) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def workbook(sheets: Sequence[Sheet]) -> bytes:
+def workbook(sheets: Sequence[Sheet], zone: str = DEFAULT_ZONE) -> bytes:
     book = Workbook()
     book.remove(book.active)
+    local = ZoneInfo(zone)
     for sheet in sheets:
         ws = book.create_sheet(sheet.title[:31])
         keys = [key for key, _ in sheet.columns]
+        for number, line in enumerate(sheet.heading):
+            ws.append(xlsx_cells(ws, [line]))
+            ws.cell(row=number + 1, column=1).font = Font(bold=number == 0, size=14 if number == 0 else 10)
+        top = len(sheet.heading) + 1  # the header row
         ws.append(xlsx_cells(ws, [header for _, header in sheet.columns]))
         widths = [_width(header) for _, header in sheet.columns]
+        formats = [_format(key) for key in keys]
         count = 0
         for row in sheet.rows:
-            values = [_cell(row.get(key)) for key in keys]
-            ws.append(xlsx_cells(ws, values))
+            values = [_cell(row.get(key), local) for key in keys]
+            cells = xlsx_cells(ws, values)
+            for cell, value, number_format in zip(cells, values, formats, strict=True):
+                if number_format and isinstance(value, int | float):
+                    cell.number_format = number_format
+                elif isinstance(value, dt.datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(value, dt.date):
+                    cell.number_format = "yyyy-mm-dd"
+            ws.append(cells)
             widths = [max(w, _width(v)) for w, v in zip(widths, values, strict=True)]
             count += 1
             if count >= MAX_ROWS:
                 break
-        for cell in ws[1]:
+        for cell in ws[top]:
             cell.font = Font(bold=True)
             cell.fill = PatternFill("solid", fgColor="DDEBF7")
         for index, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), MAX_WIDTH)
-        ws.freeze_panes = "A2"
+        ws.freeze_panes = f"A{top + 1}"
         if sheet.chart and count:
             category, value = (keys.index(k) + 1 for k in sheet.chart)
             chart = BarChart()
             chart.title = dict(sheet.columns)[sheet.chart[1]]
-            chart.add_data(Reference(ws, min_col=value, min_row=1, max_row=count + 1), titles_from_data=True)
-            chart.set_categories(Reference(ws, min_col=category, min_row=2, max_row=count + 1))
+            chart.add_data(Reference(ws, min_col=value, min_row=top, max_row=top + count), titles_from_data=True)
+            chart.set_categories(Reference(ws, min_col=category, min_row=top + 1, max_row=top + count))
             chart.width, chart.height = 24, 10
-            ws.add_chart(chart, f"{get_column_letter(len(keys) + 2)}2")
+            ws.add_chart(chart, f"{get_column_letter(len(keys) + 2)}{top + 1}")
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
+def _format(key: str) -> str | None:
+    return "0.0%" if key in PERCENT_COLUMNS else None
+
+
+def _cell(value: Any, local: ZoneInfo | None = None) -> Any:
     if isinstance(value, dict):
         return "；".join(f"{k} {v}" for k, v in value.items())
     if isinstance(value, list | tuple):
         return "；".join(str(v) for v in value)
-    if hasattr(value, "tzinfo") and getattr(value, "tzinfo", None) is not None:
-        return value.replace(tzinfo=None)  # Excel has no time zones; the service writes UTC
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        # Excel has no time zones: the wall time where the service runs, as the pages show it.
+        return value.astimezone(local or ZoneInfo(DEFAULT_ZONE)).replace(tzinfo=None)
     return value
 
 
-def xlsx_response(sheets: Sequence[Sheet], filename: str) -> Response:
+def xlsx_response(sheets: Sequence[Sheet], filename: str, *, heading: Sequence[str] = (),
+                  zone: str = DEFAULT_ZONE) -> Response:
+    """The workbook as a download; `heading` (see heading()) tops every sheet that has none of its own."""
+    sheets = [s if s.heading or not heading else s._replace(heading=heading) for s in sheets]
     # RFC 5987: a Chinese file name travels percent-encoded, with an ASCII fallback.
     disposition = f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''{quote(filename)}"
-    return Response(workbook(sheets), media_type=XLSX, headers={"Content-Disposition": disposition})
+    return Response(workbook(sheets, zone), media_type=XLSX, headers={"Content-Disposition": disposition})
 
 
 # ---------------------------------------------------------------- the lists and the figures
@@ -112,6 +158,7 @@ RESOURCE_COLUMNS = [("id", "资源编号"), ("title", "资源标题"), ("descrip
                     ("lat", "纬度"), ("lon", "经度"), ("capacity", "容量"), ("taken", "已占用"), ("status", "状态"),
                     ("created_at", "发布时间")]
 SUGGESTION_COLUMNS = [("id", "配对编号"), ("need_id", "需求编号"), ("need_title", "需求标题"),
+                      ("grid_name", "需求网格"), ("street", "街道"), ("deadline", "截止日期"),
                       ("resource_id", "资源编号"), ("resource_title", "资源标题"), ("score", "评分"),
                       ("status", "状态"), ("reasons", "推荐理由"), ("model_version", "模型版本"),
                       ("created_at", "推荐时间")]
@@ -154,6 +201,14 @@ def plain(row: Any, grids: dict[str, Any] | None = None, shown: Shown = masked) 
     return out
 
 
+def stats_period(chosen: Any) -> str:
+    """The period a figures export covers, as its title rows say it."""
+    start, stop = getattr(chosen, "date_from", None), getattr(chosen, "date_to", None)
+    if not start and not stop:
+        return "全部"
+    return f"{start or '最早'} 至 {stop or '今天'}"
+
+
 def stats_sheets(result: dict[str, Any]) -> list[Sheet]:
     group = result.get("group_by")
     sheets = [Sheet("合计", STATS_COLUMNS, [{"key": "全部", **result["total"]}])]
@@ -171,7 +226,7 @@ def titled(row: Any, need: Any, resource: Any, grids: dict[str, Any], shown: Sho
     if fields.get("resolution"):
         fields["resolution"] = {"resolved": "解决", "partial": "部分解决", "unresolved": "未解决"}.get(
             fields["resolution"], fields["resolution"])
-    return {**fields, "need_title": shown(need.title, need.grid),
+    return {**fields, "need_title": shown(need.title, need.grid), "deadline": need.deadline,
             "resource_title": shown(resource.title, resource.grid),
             "grid_name": place.name if place is not None else need.grid,
             "street": place.street if place is not None else ""}

@@ -34,7 +34,8 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def write_month_report(session: Session, first: dt.date, last: dt.date, out: Path, *,
-                       street: str | None = None, mask_personal_data: bool = True) -> dict[str, Any]:
+                       street: str | None = None, mask_personal_data: bool = True,
+                       zone: str = exports.DEFAULT_ZONE) -> dict[str, Any]:
     """Write the workbook atomically; returns the month's total figures. Leaders read it: personal details
     in the titles are masked (api/privacy.py) unless the setting turns masking off."""
     shown = privacy.masker(None, mask_personal_data)
@@ -57,9 +58,14 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
                       list(exports.with_titles(session, projects, grids, shown))),
         exports.Sheet("超期需求", OVERDUE_COLUMNS, _overdue(session, grids, street, shown)),
     ]
+    lines = exports.heading(f"对接月报 {first:%Y年%m月}", None, period=f"{first} 至 {last}", zone=zone,
+                            by="duijie report（命令行）")
+    if street:
+        lines[1] = f"范围：{street}"
+    sheets = [sheet._replace(heading=[f"{lines[0]} · {sheet.title}", *lines[1:]]) for sheet in sheets]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.part")
-    partial.write_bytes(exports.workbook(sheets))
+    partial.write_bytes(exports.workbook(sheets, zone))
     partial.replace(out)  # whole or not at all
     return by_street["total"]
 

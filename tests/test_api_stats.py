@@ -111,16 +111,26 @@ def test_stats_and_lists_export_to_excel_with_chinese_headers_and_titles(svc):
     book = load_workbook(io.BytesIO(svc.call("GET", "/v1/stats", "analyst",
                                              params={"group_by": "street", "format": "xlsx"}).content))
     assert book.sheetnames == ["合计", "按街道"]
-    assert book["合计"]["A1"].value == "分组" and book["合计"].freeze_panes == "A2"
+    total = book["合计"]
+    # Title rows: what, whose scope, which period, made when and by whom; then the header row, frozen.
+    lines = [total.cell(row=r, column=1).value for r in range(1, 6)]
+    assert lines[0] == "对接统计" and lines[1] == "范围：全区" and lines[2] == "时段：全部"
+    assert lines[3].startswith("导出时间：") and "Asia/Shanghai" in lines[3] and lines[4].startswith("导出人：分析员")
+    assert total["A6"].value == "分组" and total.freeze_panes == "A7"
+    coverage = next(c for c in total[6] if c.value == "网格覆盖率").column
+    assert total.cell(row=7, column=coverage).number_format == "0.0%"  # as the page shows it
     assert book["按街道"]._charts  # a bar chart of projects per street
     response = svc.call("GET", "/v1/projects", "staff", params={"format": "xlsx"})
     assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(response.content))["项目清单"]
-    header = [c.value for c in sheet[1]]
+    assert sheet["A2"].value == "范围：P1，P2"  # a staff key's own grids
+    header = [c.value for c in sheet[5]]
     assert header[:5] == ["项目编号", "需求编号", "需求标题", "资源编号", "资源标题"]
-    assert sheet["C2"].value and sheet["E2"].value  # titles beside the ids
+    assert sheet["C6"].value and sheet["E6"].value  # titles beside the ids
     needs = load_workbook(io.BytesIO(svc.call("GET", "/v1/needs", params={"format": "xlsx"}).content))["需求清单"]
-    assert needs.max_row == 1 + svc.call("GET", "/v1/needs").json()["total"]
+    assert needs.max_row == 4 + 1 + svc.call("GET", "/v1/needs").json()["total"]
+    queue = load_workbook(io.BytesIO(svc.call("GET", "/v1/suggestions", "staff", params={"format": "xlsx"}).content))
+    assert {"需求网格", "街道", "截止日期"} <= {c.value for c in queue.active[5]}  # where and by when
 
 
 def test_cli_report_writes_the_months_workbook(tmp_path, capsys):
@@ -137,7 +147,8 @@ def test_cli_report_writes_the_months_workbook(tmp_path, capsys):
         assert "1 projects formed" in capsys.readouterr().out
         book = load_workbook(out)
         assert book.sheetnames == ["合计", "按街道", "按网格", "本月形成的项目", "超期需求"]
-        assert book["本月形成的项目"]["C2"].value == "双职工家庭需要暑期托管服务"  # the need's title
+        assert book["本月形成的项目"]["A1"].value == f"对接月报 {dt.date.today():%Y年%m月} · 本月形成的项目"
+        assert book["本月形成的项目"]["C7"].value == "双职工家庭需要暑期托管服务"  # the need's title
         assert book["按街道"]._charts
         assert main(["report", "--month", "2026-13", "--out", str(out), "--database-url", url]) == 2
         assert "month: expected a month from 01 to 12, got '2026-13'" in capsys.readouterr().err

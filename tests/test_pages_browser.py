@@ -83,8 +83,9 @@ def test_export_button_downloads_a_workbook_openpyxl_reads(browser, site, tmp_pa
         saved = tmp_path / "projects.xlsx"
         download.value.save_as(saved)
         sheet = load_workbook(saved)["项目清单"]
-        assert [c.value for c in sheet[1]][:3] == ["项目编号", "需求编号", "需求标题"]
-        assert sheet["C2"].value == "双职工家庭需要暑期托管服务"
+        assert sheet["A1"].value == "项目清单" and sheet["A4"].value.startswith("导出人：网格员")
+        assert [c.value for c in sheet[5]][:3] == ["项目编号", "需求编号", "需求标题"]
+        assert sheet["C6"].value == "双职工家庭需要暑期托管服务"
     finally:
         context.close()
 

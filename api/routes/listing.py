@@ -89,7 +89,8 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
             grids = lists.grids_by_id(session)
             rows = (exports.plain(row, grids, shown) for row in session.scalars(stmt.limit(exports.MAX_ROWS)))
             sheet = exports.Sheet(EXPORT_TITLES[kind], EXPORT_COLUMNS[kind], rows)
-            return exports.xlsx_response([sheet], f"{EXPORT_TITLES[kind]}.xlsx")
+            lines = exports.heading(EXPORT_TITLES[kind], principal, zone=settings.timezone)
+            return exports.xlsx_response([sheet], f"{EXPORT_TITLES[kind]}.xlsx", heading=lines, zone=settings.timezone)
         page = lists.page(session, stmt, limit, offset)
         if kind != "grids":
             page["items"] = [privacy.shown_row(row, principal, settings.mask_personal_data) for row in page["items"]]

@@ -98,12 +98,14 @@ def stats_page(request: Request, principal: Viewer, session: SessionDep, street:
 
 
 @router.get("/review/export/stats.xlsx")
-def export_stats(request: Request, principal: Viewer, session: SessionDep, street: str = "", grid_kind: str = "",
-                 side: str = "", category: str = "", group_by: str = "street") -> Response:
+def export_stats(request: Request, principal: Viewer, session: SessionDep, settings: SettingsDep, street: str = "",
+                 grid_kind: str = "", side: str = "", category: str = "", group_by: str = "street") -> Response:
     chosen = _filters(street, grid_kind, side, category, request.query_params.get("from", ""),
                       request.query_params.get("to", ""))
     result = stats.figures(session, principal, chosen, group_by if group_by in GROUPS else "street")
-    return exports.xlsx_response(exports.stats_sheets(result), "对接统计.xlsx")
+    lines = exports.heading("对接统计", principal, period=exports.stats_period(chosen), by=who(session, principal),
+                            zone=settings.timezone)
+    return exports.xlsx_response(exports.stats_sheets(result), "对接统计.xlsx", heading=lines, zone=settings.timezone)
 
 
 @router.get("/review/export/{what}.xlsx")
@@ -125,7 +127,8 @@ def export_page(what: str, request: Request, principal: Staff, session: SessionD
         sheet = exports.Sheet("超期需求", exports.NEED_COLUMNS, rows)
     else:
         return Response(status_code=status.HTTP_404_NOT_FOUND)
-    return exports.xlsx_response([sheet], f"{sheet.title}.xlsx")
+    lines = exports.heading(sheet.title, principal, by=who(session, principal), zone=settings.timezone)
+    return exports.xlsx_response([sheet], f"{sheet.title}.xlsx", heading=lines, zone=settings.timezone)
 
 
 # ------------------------------------------------------------------ posting from the web

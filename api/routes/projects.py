@@ -29,7 +29,9 @@ def list_projects(principal: Reader, session: SessionDep, settings: SettingsDep,
     if format == "xlsx":
         return exports.xlsx_response([exports.Sheet("项目清单", exports.PROJECT_COLUMNS,
                                                     exports.with_titles(session, stmt, shown=privacy.masker(
-                                                        principal, settings.mask_personal_data)))], "项目清单.xlsx")
+                                                        principal, settings.mask_personal_data)))], "项目清单.xlsx",
+                                     zone=settings.timezone,
+                                     heading=exports.heading("项目清单", principal, zone=settings.timezone))
     return lists.page(session, stmt, limit, offset)
 
 

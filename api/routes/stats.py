@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api import exports, stats
-from api.deps import Reader, SessionDep
+from api.deps import Reader, SessionDep, SettingsDep
 from api.schemas import GridKind, Side
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
@@ -17,7 +17,8 @@ Format = Literal["json", "xlsx"]
 
 @router.get("", summary="Figures of the lists (staff: their own grids), grouped by street, grid, category or month",
             responses={200: {"content": {exports.XLSX: {}}, "description": "JSON, or XLSX with format=xlsx"}})
-def read_stats(principal: Reader, session: SessionDep, street: str | None = None, grid: str | None = None,
+def read_stats(principal: Reader, session: SessionDep, settings: SettingsDep, street: str | None = None,
+               grid: str | None = None,
                grid_kind: GridKind | None = None, category: str | None = None, side: Side | None = None,
                date_from: Annotated[dt.date | None, Query(alias="from")] = None,
                date_to: Annotated[dt.date | None, Query(alias="to")] = None,
@@ -29,5 +30,7 @@ def read_stats(principal: Reader, session: SessionDep, street: str | None = None
                                date_from=date_from, date_to=date_to)
     result = stats.figures(session, principal, chosen, group_by)
     if format == "xlsx":
-        return exports.xlsx_response(exports.stats_sheets(result), "对接统计.xlsx")
+        lines = exports.heading("对接统计", principal, period=exports.stats_period(chosen), zone=settings.timezone)
+        return exports.xlsx_response(exports.stats_sheets(result), "对接统计.xlsx", heading=lines,
+                                     zone=settings.timezone)
     return result

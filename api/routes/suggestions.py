@@ -43,7 +43,9 @@ def list_suggestions(principal: Reader, session: SessionDep, settings: SettingsD
     if format == "xlsx":
         return exports.xlsx_response([exports.Sheet("推荐配对", exports.SUGGESTION_COLUMNS,
                                                     exports.with_titles(session, stmt, shown=privacy.masker(
-                                                        principal, settings.mask_personal_data)))], "推荐配对.xlsx")
+                                                        principal, settings.mask_personal_data)))], "推荐配对.xlsx",
+                                     zone=settings.timezone,
+                                     heading=exports.heading("推荐配对", principal, zone=settings.timezone))
     return lists.page(session, stmt, limit, offset)
 
 
