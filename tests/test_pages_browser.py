@@ -20,8 +20,11 @@ browser = review_browser.browser
 
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 PAGES = {"queue": "/review", "decided": "/review/decided", "projects": "/review/projects",
-         "escalated": "/review/escalated", "stats": "/review/stats", "post": "/review/post", "landing": "/",
-         "docs": "/docs"}
+         "escalated": "/review/escalated", "stats": "/review/stats", "post": "/review/post",
+         "import": "/review/import", "landing": "/", "docs": "/docs"}
+# At phone width a table's rows stack; each cell then says what it is (its ::before label).
+UNLABELLED = """Array.from(document.querySelectorAll('table.projects tbody td'))
+  .filter(td => !/^["']?.+：/.test(getComputedStyle(td, '::before').content.replace(/^"|"$/g, ''))).length"""
 
 
 @pytest.fixture(scope="module")
@@ -181,5 +184,8 @@ def test_screenshots_of_every_page(browser, site, width):
             if name == "docs":
                 page.wait_for_selector(".swagger-ui .info .title")
             page.screenshot(path=str(ARTIFACTS / f"page-{name}-{width}.png"), full_page=True)
+            if width == "phone":
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+                assert page.evaluate(UNLABELLED) == 0, name
     finally:
         context.close()
