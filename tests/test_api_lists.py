@@ -245,3 +245,17 @@ def test_api_every_timestamp_carries_its_zone(svc):
     listed = svc.call("GET", "/v1/needs", params={"limit": 3}).json()["items"]
     for moment in (created, read["created_at"], read["updated_at"], *(n["created_at"] for n in listed)):
         assert moment.endswith(("Z", "+00:00")), moment
+
+
+def test_api_list_exports_feed_duijie_match_as_they_are(sqlite_svc, tmp_path, capsys):
+    # A leader's Excel files, title rows and Chinese headers included, are the CLI's input unchanged.
+    from api.cli import main
+
+    paths = {}
+    for kind in ("grids", "needs", "resources"):
+        paths[kind] = tmp_path / f"{kind}.xlsx"
+        paths[kind].write_bytes(sqlite_svc.call("GET", f"/v1/{kind}", "admin", params={"format": "xlsx"}).content)
+    out = tmp_path / "pairs.csv"
+    assert main(["match", "--needs", str(paths["needs"]), "--resources", str(paths["resources"]),
+                 "--grids", str(paths["grids"]), "--assign", "--quiet", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8-sig").count("\n") > 1  # a header and pairs
