@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matcher import cli as engine_cli
-from matcher.messages import report_error
+from matcher.messages import ChineseArgumentParser, in_chinese, report_error
 from matcher.threads import limit_blas
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duijie", description=engine_cli.DESCRIPTION)
+    parser = ChineseArgumentParser(prog="duijie", description=engine_cli.DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     engine_cli.add_commands(commands)
 
@@ -200,7 +200,8 @@ def _serve(args: argparse.Namespace) -> int:
     from api.main import create_app
 
     settings = _settings(args)
-    print(f"Duijie service on http://{settings.host}:{settings.port}  (API docs: /docs, review page: /review)",
+    print(f"对接服务 Duijie service on http://{settings.host}:{settings.port}  (接口文档 API docs: /docs，"
+          "审核页面 review page: /review)",
           flush=True)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
@@ -331,9 +332,11 @@ def _import(args: argparse.Namespace) -> int:
             report_error(exc)
             return 1
     for problem in loaded.skipped:
-        print(f"skipped: {problem}")
-    print(f"{args.kind}: {len(created)} added, {len(loaded.records) - len(created)} unchanged, "
-          f"{len(loaded.skipped)} skipped")
+        print(f"跳过 skipped: {in_chinese(problem)}")
+    kind = {"needs": "需求", "resources": "资源", "grids": "网格"}[args.kind]
+    print(f"{kind}：新增 {len(created)} 条，未变 {len(loaded.records) - len(created)} 条，跳过 {len(loaded.skipped)} 条"
+          f"（{args.kind}: {len(created)} added, {len(loaded.records) - len(created)} unchanged, "
+          f"{len(loaded.skipped)} skipped）")
     return 0
 
 
@@ -379,7 +382,8 @@ def _escalate(args: argparse.Namespace) -> int:
     with sessions() as session:
         # The write path without an engine: a running service reads the events and matches the needs again.
         flagged = Writes(sessions).escalate(session, dt.date.today(), (None, "cli"))
-    print(f"escalated {len(flagged)} need(s)" + (f": {', '.join(flagged)}" if flagged else ""))
+    print(f"已上报 {len(flagged)} 个超期需求（escalated {len(flagged)} need(s)" + (f": {', '.join(flagged)}" if flagged
+                                                                              else "") + "）")
     return 0
 
 
@@ -548,9 +552,10 @@ def _report(args: argparse.Namespace) -> int:
         settings = _settings(args)
         figures = write_month_report(session, first, last, args.out, street=args.street,
                                      mask_personal_data=settings.mask_personal_data, zone=settings.timezone)
-    print(f"{args.month}: {figures['needs_posted']} needs, {figures['resources_posted']} resources, "
-          f"{figures['projects_formed']} projects formed, {figures['needs_overdue']} needs overdue")
-    print(f"written: {args.out}")
+    print(f"{args.month}：发布需求 {figures['needs_posted']} 个，资源 {figures['resources_posted']} 个，"
+          f"形成项目 {figures['projects_formed']} 个，超期需求 {figures['needs_overdue']} 个"
+          f"（{figures['projects_formed']} projects formed）")
+    print(f"已写出 written: {args.out}")
     return 0
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
-from matcher.messages import report_error
+from matcher.messages import ChineseArgumentParser, report_error
 from matcher.packaged import packaged
 from matcher.pipeline import Matcher
 from matcher.readers import load_list
@@ -56,7 +56,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duijie", description=DESCRIPTION)
+    parser = ChineseArgumentParser(prog="duijie", description=DESCRIPTION)
     add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
@@ -95,27 +95,33 @@ def _rows(result: Assignment | list[list[Suggestion]], need_ids: Sequence[str]) 
 
 def _summary(needs: int, resources: int, result: Assignment | list[list[Suggestion]], seconds: float,
              skipped: int) -> list[tuple[str, str]]:
-    lines = [("needs", str(needs)), ("resources", str(resources))]
+    # Chinese for the people who read it, the English word beside it for a log search.
+    lines = [("需求 needs", str(needs)), ("资源 resources", str(resources))]
     if skipped:
-        lines.append(("records skipped", str(skipped)))
+        lines.append(("跳过的记录 records skipped", str(skipped)))
     if isinstance(result, Assignment):
-        lines.append(("pairs made", str(len(result.pairs))))
-        lines.append(("unmatched", str(len(result.unmatched))))
+        lines.append(("配对 pairs made", str(len(result.pairs))))
+        lines.append(("未配上 unmatched", str(len(result.unmatched))))
         for reason, count in sorted(Counter(r.split(":")[0] for r in result.unmatched.values()).items()):
             lines.append((f"  {reason}", str(count)))
-        lines.append(("total score", f"{result.total_score:.3f}"))
+        lines.append(("总分 total score", f"{result.total_score:.3f}"))
     else:
-        lines.append(("suggestions", str(sum(len(s) for s in result))))
-        lines.append(("needs without any", str(sum(1 for s in result if not s))))
-    lines.append(("time taken", f"{seconds:.2f} s"))
+        lines.append(("推荐 suggestions", str(sum(len(s) for s in result))))
+        lines.append(("无推荐的需求 needs without any", str(sum(1 for s in result if not s))))
+    lines.append(("用时 time taken", f"{seconds:.2f} s"))
     return lines
 
 
+def _cells(text: str) -> int:
+    """Terminal columns a text takes: a Chinese character takes two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
 def _print_table(lines: list[tuple[str, str]]) -> None:
-    width = max(len(k) for k, _ in lines)
+    width = max(_cells(k) for k, _ in lines)
     print("+" + "-" * (width + 2) + "+" + "-" * 14 + "+")
     for key, value in lines:
-        print(f"| {key:<{width}} | {value:>12} |")
+        print(f"| {key}{' ' * (width - _cells(key))} | {value:>12} |")
     print("+" + "-" * (width + 2) + "+" + "-" * 14 + "+")
 
 
@@ -147,7 +153,7 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
     pairs = result.pairs if isinstance(result, Assignment) else sorted(
         (s for group in result for s in group[:1]), key=lambda s: -s.score)
     titles = {n.id: n.title for n in needs.records} | {r.id: r.title for r in resources.records}
-    print("\nbest pairs:")
+    print("\n最佳配对 best pairs:")
     for pair in pairs[:10]:
         print(f"  {pair.score:.3f}  {titles[pair.need_id]}  ⇄  {titles[pair.resource_id]}")
         print(f"         {'；'.join(pair.reasons)}")
@@ -157,7 +163,7 @@ def run_match(args: argparse.Namespace, needs_path: Path, resources_path: Path, 
                  "status": STATUS_WORDS.get(row["status"], row["status"]) if args.out.suffix.lower() != ".jsonl"
                  else row["status"]} for row in _rows(result, [n.id for n in needs.records])]
         write_rows(args.out, rows, COLUMNS, None if args.out.suffix.lower() == ".jsonl" else HEADERS)
-        print(f"\nwritten: {args.out}")
+        print(f"\n已写出 written: {args.out}")
     return 0
 
 

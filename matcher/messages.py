@@ -8,6 +8,7 @@ without an entry is shown as it is: never a blank.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 from typing import Any
@@ -83,3 +84,36 @@ def report_error(exc: BaseException, prefix: str = "duijie") -> None:
     print(f"{prefix}: 错误：{chinese}", file=sys.stderr)
     if chinese != english:
         print(f"{prefix}: error: {english}", file=sys.stderr)
+
+
+class ChineseHelpFormatter(argparse.HelpFormatter):
+    """argparse's help, its words through the catalogue (msgctxt "cli"): `duijie --help` in Chinese."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        return zh(text, "cli") or text if text else text
+
+    def add_text(self, text: str | None) -> None:
+        super().add_text(zh(text, "cli") or text if text else text)
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(zh(heading, "cli") or heading if heading else heading)
+
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:
+        super().add_usage(usage, actions, groups, prefix if prefix is not None else zh("usage: ", "cli"))
+
+
+class ChineseArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose help and usage errors are in Chinese (the English after, as for errors)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", ChineseHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        import sys
+
+        self.print_usage(sys.stderr)
+        chinese = zh(message, "argparse")
+        lines = [f"{self.prog}: 错误：{chinese or message}"] + ([f"{self.prog}: error: {message}"] if chinese else [])
+        self.exit(2, "\n".join(lines) + "\n")
