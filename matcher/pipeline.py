@@ -128,11 +128,13 @@ class Matcher:
         tokens, chars = self._texts(records)
         return self.vectorizer_.transform(tokens, chars).with_dense(self._embed(records))
 
-    def _embed(self, records: Sequence[Need | Resource]) -> np.ndarray | None:
-        """Sentence embeddings of the records (cached by text), or None when matching by words alone."""
+    def _embed(self, records: Sequence[Need | Resource], *, adopt: bool = False) -> np.ndarray | None:
+        """Sentence embeddings of the records (cached by text), or None when matching by words alone;
+        `adopt` for the index's own matrix: the cache then shares it (one copy in memory)."""
         if self.encoder_ is None:
             return None
-        return embed([embedding_text(r) for r in records], self.encoder_, self.embeddings_, progress=self.progress)
+        return embed([embedding_text(r) for r in records], self.encoder_, self.embeddings_, progress=self.progress,
+                     adopt=adopt)
 
     def embed(self, records: Iterable[NeedLike | ResourceLike]) -> np.ndarray | None:
         """Encode records now (into the embedding cache), e.g. a need as it is posted; None without an encoder."""
@@ -181,7 +183,7 @@ class Matcher:
         vectors = self.vectorizer_.fit_transform(tokens + need_tokens, chars + need_chars)
         n = len(resource_list)
         self._encode_on(self._backend(backend), resource_list)
-        self._index(resource_list, vectors.rows(slice(0, n)).with_dense(self._embed(resource_list)))
+        self._index(resource_list, vectors.rows(slice(0, n)).with_dense(self._embed(resource_list, adopt=True)))
         return self
 
     def _index(self, resources: list[Resource], vectors: Vectors) -> None:

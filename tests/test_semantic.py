@@ -8,6 +8,7 @@ import pytest
 from matcher import Matcher
 from matcher.dense import DistinctIndex, top_dense
 from matcher.encode import EmbeddingCache
+from tests.conftest import NEEDS, RESOURCES
 
 GRIDS = [
     {"id": "E1", "name": "东园", "kind": "area", "street": "东街道"},
@@ -154,3 +155,16 @@ def test_dense_search_of_a_wide_scope_equals_the_gathered_product(cache):
     wide = DistinctIndex.of(dense).subset(scope, copy=False)  # the shard's path for a need or two
     for queries in (dense[[3]], dense[[3, 401]]):
         assert _pairs(wide.top(queries, 7)) == _pairs(top_dense(queries, dense[scope], 7))
+
+
+def test_the_index_and_the_embedding_cache_share_one_copy_of_the_resource_embeddings():
+    # The cache's rows were the arrays they were encoded into; the index's matrix was a second copy of
+    # them (307 MB at 200k resources). After a fit the cache holds views of the index's matrix.
+    cache = EmbeddingCache()
+    matcher = Matcher(embedding_cache=cache).fit(RESOURCES, NEEDS)
+    dense = matcher.resource_vectors_.dense
+    shared = [np.shares_memory(cache.get(k), dense) for k in cache.arrays()["keys"].astype(str)]
+    assert len(shared) == len(RESOURCES) and all(shared)
+    np.testing.assert_array_equal(matcher.embed(RESOURCES), dense)  # the same vectors, read from the cache
+    matcher.embed(NEEDS)  # encoded later: rows of their own, the index's matrix untouched
+    assert len(cache) == len(RESOURCES) + len(NEEDS) and matcher.resource_vectors_.dense is dense
