@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from bench.approximate import real_vectors, vectors_of
+from bench.approximate import queries_of, real_vectors, vectors_of
 from bench.common import print_table
 from matcher.threads import limit_blas
 
@@ -29,8 +29,7 @@ def top10(queries: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def rows_for(real: np.ndarray, sizes: list[int]) -> list[list[object]]:
     rng = np.random.default_rng(0)
-    queries = real[rng.permutation(len(real))[:300]] + rng.normal(0, 0.02, (300, real.shape[1])).astype(np.float32)
-    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    queries = queries_of(real, rng)
     out = []
     for n in sizes:
         vectors = vectors_of(real, n, rng)

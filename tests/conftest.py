@@ -100,3 +100,14 @@ def _quick_password_hashes():
 
     api.accounts.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
+
+
+@pytest.fixture
+def pages_svc(tmp_path):
+    """A service for the pages' tests: the lists loaded, a fixed session secret, its database URL kept."""
+    from tests.api_helpers import database, service
+
+    with database("sqlite", tmp_path) as url, service(url, session_secret="s" * 40) as running:
+        running.load_lists()
+        running.url = url
+        yield running

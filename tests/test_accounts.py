@@ -6,7 +6,6 @@ import pytest
 
 from api.cli import main
 from api.demo import print_demo_sign_in
-from tests.api_helpers import database, service
 
 
 def _csrf(client, path: str = "/review/login") -> str:
@@ -19,11 +18,8 @@ def _sign_in(client, username: str, password: str):
 
 
 @pytest.fixture
-def svc(tmp_path):
-    with database("sqlite", tmp_path) as url, service(url, session_secret="s" * 40) as running:
-        running.load_lists()
-        running.url = url
-        yield running
+def svc(pages_svc):
+    return pages_svc
 
 
 def _created(capsys, argv) -> str:

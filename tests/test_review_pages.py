@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from api.tables import ReviewRow, WebSessionRow
-from tests.api_helpers import database, service
+from tests.api_helpers import service
 
 
 def _sign_in(client, key: str):
@@ -23,11 +23,8 @@ def _csrf(client, path: str = "/review") -> str:
 
 
 @pytest.fixture
-def svc(tmp_path):
-    with database("sqlite", tmp_path) as url, service(url, session_secret="s" * 40) as svc:
-        svc.load_lists()
-        svc.url = url
-        yield svc
+def svc(pages_svc):
+    return pages_svc
 
 
 def test_logout_ends_the_session_on_the_server_a_copied_cookie_opens_nothing(svc):
