@@ -306,8 +306,11 @@ class SafeJSONResponse(JSONResponse):
     comes back as U+FFFD wherever it is echoed, instead of failing the response with a 500."""
 
     def render(self, content: object) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
-            "utf-8", errors="surrogatepass").decode("utf-8", errors="replace").encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # rare: only then pay for the second pass
+            return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace").encode("utf-8")
 
 
 def _echo_safe(error: dict) -> dict:
