@@ -20,7 +20,10 @@ LIMITS = {"account": 5, "address": 20}
 
 
 def subjects(username: str, address: str) -> list[str]:
-    return [f"account:{username.strip().lower()[:150]}", f"address:{address[:150]}"]
+    """What one attempt counts against: the name tried (if any: a key sign-in has none, and one shared
+    name for every key attempt would let anyone lock key sign-in for all) and the address it came from."""
+    name = username.strip().lower()[:150]
+    return ([f"account:{name}"] if name else []) + [f"address:{address[:150]}"]
 
 
 def wait_seconds(session: Session, keys: list[str], moment: dt.datetime | None = None) -> int:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import re
 import secrets
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request, Response, status
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from matcher.packaged import packaged
@@ -17,6 +20,19 @@ from matcher.packaged import packaged
 COOKIE = "duijie_session"
 MAX_AGE_S = 12 * 3600  # one working day
 templates = Jinja2Templates(directory=packaged("api", "templates"))
+
+
+@pass_context
+def _local(context: dict[str, Any], moment: dt.datetime | dt.date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored moment (UTC) as the wall time where the service runs (DUIJIE_TIMEZONE), as staff read it."""
+    if moment is None:
+        return ""
+    if isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(context["request"].app.state.settings.timezone))
+    return moment.strftime(fmt)
+
+
+templates.env.filters["local"] = _local
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:

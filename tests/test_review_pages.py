@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -71,7 +72,11 @@ def test_undo_an_accept_restores_the_queue_and_the_capacity(svc):
     chosen = suggestions[0]
     svc.client.post(f"/review/suggestions/{chosen['id']}/accept", data={"csrf": csrf})
     taken = svc.call("GET", f"/v1/resources/{chosen['resource_id']}").json()["taken"]
-    review_id = re.search(r"/review/decisions/(\d+)/undo", svc.client.get("/review/decided").text).group(1)
+    decided = svc.client.get("/review/decided").text
+    # The decision's time as staff read it: Chengdu's wall clock (DUIJIE_TIMEZONE), not the stored UTC.
+    local = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    assert local.strftime("%m-%d %H:") in decided or (local - dt.timedelta(minutes=1)).strftime("%m-%d %H:") in decided
+    review_id = re.search(r"/review/decisions/(\d+)/undo", decided).group(1)
     undone = svc.client.post(f"/review/decisions/{review_id}/undo", data={"csrf": csrf}, follow_redirects=False)
     assert undone.headers["location"] == "/review/decided?notice=undone"
     pending = svc.call("GET", "/v1/suggestions", params={"need_id": "n-food", "status": "pending"}).json()

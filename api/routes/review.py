@@ -149,7 +149,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
     name and per address (api/throttle.py); past the limit the answer is 429 with Retry-After."""
     check_csrf(request, csrf)
     address = request.client.host if request.client else "unknown"
-    counted = throttle.subjects(username or "(key)", address)
+    counted = throttle.subjects("" if key.strip() else username, address)
     with session.begin():
         wait = throttle.wait_seconds(session, counted)
     if wait:
@@ -167,8 +167,8 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form(m
         role = row.role if allowed else ""
         if token is None:
             throttle.failed(session, counted)
-        elif username.strip():
-            throttle.succeeded(session, counted[0])
+        elif counted[0].startswith("account:"):
+            throttle.succeeded(session, counted[0])  # the name's count starts again; the address's stays
     if token is None:
         return render(request, "login.html", {"error": SIGN_IN_FAILED, "username": username},
                       status_code=status.HTTP_401_UNAUTHORIZED)
