@@ -304,22 +304,18 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
 
     from api.errors import DomainError
-    from api.lists import row_fields
+    from api.lists import load_file, row_fields
     from api.principal import Principal
-    from api.tables import GridRow
     from api.writes import Writes
     from matcher.errors import InvalidRecordsError, LoadError
-    from matcher.readers import load_list
 
     settings = _settings(args)
     sessions = _sessions(args)
-    with sessions() as session:
-        grid_ids = None if args.kind == "grids" else set(session.scalars(select(GridRow.id)))
     try:
-        loaded = load_list(args.file, args.kind, skip_invalid=args.skip_invalid, grid_ids=grid_ids)
+        with sessions() as session:
+            loaded = load_file(session, args.kind, args.file, skip_invalid=args.skip_invalid)
     except (LoadError, InvalidRecordsError, OSError) as exc:
         report_error(exc)
         return 1

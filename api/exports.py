@@ -18,7 +18,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from api import labels
-from api.privacy import mask
+from api.privacy import TEXT_FIELDS, mask
 from matcher.writers import xlsx_cells
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -52,14 +52,13 @@ class Sheet(NamedTuple):
     heading: Sequence[str] = ()  # lines above the header row: report, scope, period, made at, by whom
 
 
-def heading(title: str, principal: Any = None, *, period: str = "", by: str = "", zone: str = DEFAULT_ZONE
-            ) -> list[str]:
-    """The title rows of an export: what it is, whose scope, which period, when and by whom it was made.
-    The readers skip them, so a list export with them still reads back in."""
-    if principal is not None and getattr(principal, "limited", False):
+def heading(title: str, principal: Any = None, *, scope: str = "", period: str = "", by: str = "",
+            zone: str = DEFAULT_ZONE) -> list[str]:
+    """The title rows of an export: what it is, whose scope (the key's, unless given), which period, when and
+    by whom it was made. The readers skip them, so a list export with them still reads back in."""
+    if not scope and principal is not None and getattr(principal, "limited", False):
         scope = "，".join([*sorted(principal.own), *sorted(principal.streets)]) or "（无）"
-    else:
-        scope = "全区"
+    scope = scope or "全区"
     made = dt.datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
     if not by and principal is not None:
         by = f"{labels.ROLES.get(principal.role, principal.role)}（编号 {principal.key_id}）"
@@ -183,7 +182,7 @@ def plain(row: Any, grids: dict[str, Any] | None = None, shown: Shown = masked) 
     """A table row as a dict with Chinese labels for codes and, where it has a grid, the grid's name; its
     text as `shown` lets the reader see it (api/privacy.py: masked unless told)."""
     out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
-    for name in ("title", "description"):
+    for name in TEXT_FIELDS:
         if isinstance(out.get(name), str):
             out[name] = shown(out[name], out.get("grid") or "")
     if "side" in out:

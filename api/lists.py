@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -17,6 +18,7 @@ from api.tables import GridRow, NeedRow, ResourceRow, SuggestionRow
 from matcher.errors import RecordError
 from matcher.messages import field_label
 from matcher.proximity import GridMap
+from matcher.readers import Loaded, load_list
 from matcher.records import parse_grid, parse_need, parse_resource
 
 ROWS = {"needs": NeedRow, "resources": ResourceRow, "grids": GridRow}
@@ -47,6 +49,13 @@ def check(kind: str, data: dict[str, Any]):
         return PARSERS[kind](data)
     except RecordError as exc:
         raise refused(exc) from None
+
+
+def load_file(session: Session, kind: str, path: Path, *, skip_invalid: bool = False) -> Loaded:
+    """A list file through the engine's parsers, each record's grid checked against the stored grid list:
+    what the API's upload, the import page and `duijie import` all read a file with."""
+    grid_ids = None if kind == "grids" else set(session.scalars(select(GridRow.id)))
+    return load_list(path, kind, skip_invalid=skip_invalid, grid_ids=grid_ids)
 
 
 def row_fields(record) -> dict[str, Any]:

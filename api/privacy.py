@@ -18,7 +18,7 @@ still read it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from api.principal import Principal
@@ -31,8 +31,8 @@ MOBILE = re.compile(_EDGE_L + r"(1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})" + _EDGE_R)
 LANDLINE = re.compile(_EDGE_L + r"(0\d{2,3})[- ]?\d{3,4}[- ]?(\d{4})" + _EDGE_R)
 EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*"
                    r"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
-# The fields of a record, a suggestion or a project row that hold what people wrote.
-TEXT_FIELDS = ("title", "description", "need_title", "resource_title", "need_description", "resource_description")
+# The fields of a need or resource that hold what people wrote.
+TEXT_FIELDS = ("title", "description")
 HANDLERS = ("platform", "staff")
 
 
@@ -62,21 +62,13 @@ def masker(principal: Principal | None, enabled: bool = True) -> Callable[[str, 
     return shown
 
 
-def shown_fields(row: Mapping[str, Any], principal: Principal | None, enabled: bool = True,
-                 grid_field: str = "grid") -> dict[str, Any]:
-    """A row as a dict, its text fields masked unless the caller handles the post of `row[grid_field]`."""
-    out = dict(row)
-    if sees_whole(principal, str(out.get(grid_field) or ""), enabled):
-        return out
-    for name in TEXT_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = mask(out[name])
-    return out
-
-
 def shown_row(row: Any, principal: Principal | None, enabled: bool = True) -> Any:
     """An ORM row of a need or resource for a response: itself when the caller sees it whole, else a dict of
     its columns with the text masked (the response model reads either)."""
     if sees_whole(principal, getattr(row, "grid", "") or "", enabled):
         return row
-    return shown_fields({c.key: getattr(row, c.key) for c in row.__table__.columns}, principal, enabled)
+    out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    for name in TEXT_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = mask(out[name])
+    return out

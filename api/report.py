@@ -58,10 +58,8 @@ def write_month_report(session: Session, first: dt.date, last: dt.date, out: Pat
                       list(exports.with_titles(session, projects, grids, shown))),
         exports.Sheet("超期需求", OVERDUE_COLUMNS, _overdue(session, grids, street, shown)),
     ]
-    lines = exports.heading(f"对接月报 {first:%Y年%m月}", None, period=f"{first} 至 {last}", zone=zone,
-                            by="duijie report（命令行）")
-    if street:
-        lines[1] = f"范围：{street}"
+    lines = exports.heading(f"对接月报 {first:%Y年%m月}", None, scope=street or "", period=f"{first} 至 {last}",
+                            zone=zone, by="duijie report（命令行）")
     sheets = [sheet._replace(heading=[f"{lines[0]} · {sheet.title}", *lines[1:]]) for sheet in sheets]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.part")

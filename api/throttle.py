@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.tables import SignInFailureRow, aware, now
@@ -50,7 +50,3 @@ def failed(session: Session, keys: list[str]) -> None:
 def succeeded(session: Session, account_key: str) -> None:
     session.execute(delete(SignInFailureRow).where(SignInFailureRow.subject == account_key))
 
-
-def count(session: Session, key: str) -> int:
-    return session.scalar(select(func.count()).select_from(SignInFailureRow).where(
-        SignInFailureRow.subject == key, SignInFailureRow.at > now() - WINDOW)) or 0

@@ -17,6 +17,7 @@ from api.principal import Principal
 from api.routes.review import render, signed_in, who
 from api.tables import GridRow
 from api.web import check_csrf
+from matcher.messages import in_chinese
 
 router = APIRouter(prefix="/review/accounts", include_in_schema=False)
 
@@ -58,7 +59,7 @@ def create(request: Request, principal: Admin, session: SessionDep, csrf: Csrf =
             row, password = accounts.create_account(session, username, role, *split)
             audit.record(session, principal.actor, "create", "account", row.id, {"role": role})
     except ValueError as exc:  # the account's refusal or its key's (unknown grid, staff without grids)
-        return _page(request, principal, session, error=_zh(exc), form=form, code=422)
+        return _page(request, principal, session, error=in_chinese(exc), form=form, code=422)
     return _page(request, principal, session, shown=(row.username, password), code=status.HTTP_201_CREATED)
 
 
@@ -70,7 +71,7 @@ def reset(request: Request, username: str, principal: Admin, session: SessionDep
             password = accounts.reset_password(session, username)
             audit.record(session, principal.actor, "reset", "account", username)
     except ValueError as exc:
-        return _page(request, principal, session, error=_zh(exc), code=404)
+        return _page(request, principal, session, error=in_chinese(exc), code=404)
     return _page(request, principal, session, shown=(username, password))
 
 
@@ -82,11 +83,6 @@ def disable(request: Request, username: str, principal: Admin, session: SessionD
             accounts.disable_account(session, username)
             audit.record(session, principal.actor, "disable", "account", username)
     except ValueError as exc:  # unknown, or the last admin
-        return _page(request, principal, session, error=_zh(exc), code=409)
+        return _page(request, principal, session, error=in_chinese(exc), code=409)
     return _page(request, principal, session)
 
-
-def _zh(exc: Exception) -> str:
-    from matcher.messages import in_chinese
-
-    return in_chinese(exc)

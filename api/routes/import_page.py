@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile, status
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from api import lists
 from api.deps import SessionDep, SettingsDep, WritesDep
@@ -24,11 +23,10 @@ from api.errors import DomainError
 from api.principal import Principal
 from api.routes.listing import MAX_UPLOAD_BYTES
 from api.routes.review import Staff, render, who
-from api.tables import GridRow
 from api.web import check_csrf
 from matcher.errors import InvalidRecordsError, LoadError, RecordError
 from matcher.messages import in_chinese
-from matcher.readers import FORMATS, load_list
+from matcher.readers import FORMATS
 
 router = APIRouter(prefix="/review/import", include_in_schema=False)
 KINDS = {"needs": "需求", "resources": "资源", "grids": "网格"}
@@ -46,8 +44,7 @@ def _page(request: Request, principal: Principal, session, code: int = 200, **co
 
 def _check(path: Path, kind: str, principal: Principal, session, source: str) -> tuple[list, list[str]]:
     """The records that would import, and each refused row's reason in Chinese (parsers, grid list, scope)."""
-    grid_ids = None if kind == "grids" else set(session.scalars(select(GridRow.id)))
-    loaded = load_list(path, kind, skip_invalid=True, grid_ids=grid_ids)
+    loaded = lists.load_file(session, kind, path, skip_invalid=True)
     errors = [in_chinese(e).replace(str(path), source) for e in loaded.skipped]
     records = []
     for record in loaded.records:

@@ -12,15 +12,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, UploadFile, status
 from fastapi import Path as FastPath
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api import exports, lists, privacy
 from api.deps import Platform, Reader, SessionDep, SettingsDep, WritesDep
 from api.schemas import Page, UploadResult
-from api.tables import GridRow
 from matcher.errors import InvalidRecordsError, LoadError
 from matcher.messages import in_chinese
-from matcher.readers import FORMATS, load_list
+from matcher.readers import FORMATS
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
@@ -62,14 +60,13 @@ def build(kind: str, create_model: type[BaseModel], update_model: type[BaseModel
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(data)
-            grid_ids = None if kind == "grids" else set(session.scalars(select(GridRow.id)))
-            session.rollback()
             try:
-                loaded = load_list(path, kind, skip_invalid=skip_invalid, grid_ids=grid_ids)
+                loaded = lists.load_file(session, kind, path, skip_invalid=skip_invalid)
             except (LoadError, InvalidRecordsError) as exc:
                 name = file.filename or "file"
                 raise lists.unprocessable(str(exc).replace(str(path), name),
                                           in_chinese(exc).replace(str(path), name)) from None
+            session.rollback()  # the grid list was only read; the write path opens its own transaction
         created = writes.create_many(session, kind, [lists.row_fields(r) for r in loaded.records], principal,
                                      defaults(settings))
         return UploadResult(created=len(created), unchanged=len(loaded.records) - len(created),
