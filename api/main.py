@@ -212,12 +212,12 @@ def create_app(settings: Settings | None = None, *, matcher: Matcher | None = No
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError):
         errors = [_echo_safe(e) for e in exc.errors()[:50]]
+        said = "；".join(e["message"] for e in errors)
         if request.url.path.startswith("/review"):  # a person typed the address or sent the form: a page
-            return _error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, "；".join(e["message"] for e in errors))
+            return _error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, said)
         # The input is echoed to say what came, but never a value JSON cannot carry (NaN, Infinity) and
         # never more than a line of it: a 200 MB body is not sent back.
-        return SafeJSONResponse({"detail": jsonable_encoder(errors), "code": "invalid_request",
-                                 "message": "；".join(e["message"] for e in errors)},
+        return SafeJSONResponse({"detail": jsonable_encoder(errors), "code": "invalid_request", "message": said},
                                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(RecordError)
@@ -329,8 +329,7 @@ def _echo_safe(error: dict) -> dict:
         error["ctx"] = {key: value if _plain(value) else str(value) for key, value in error["ctx"].items()}
     loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "form")]
     said = zh(str(error.get("type", "")), "pydantic") or str(error.get("msg", ""))
-    limits = {k: v for k, v in (error.get("ctx") or {}).items() if k in ("max_length", "min_length", "ge", "le",
-                                                                          "gt", "lt", "expected")}
+    limits = {k: v for k, v in (error.get("ctx") or {}).items() if k in LIMIT_ZH}
     if limits:
         said += "（" + "，".join(f"{LIMIT_ZH[k]} {v}" for k, v in limits.items()) + "）"
     error["message"] = f"{field_label('.'.join(loc))}：{said}" if loc else said
